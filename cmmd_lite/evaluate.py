@@ -1,0 +1,151 @@
+"""Evaluation: accuracy of p(y|z) with z from the prior, imputation RMSE, posterior collapse, latents.
+
+Every function takes a trained :class:`~cmmd_lite.model.CMMD` and a :class:`PairedData` split and
+runs in evaluation mode (dropout off) in batches, restoring the model's mode afterwards.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .data.paired import PairedData
+from .losses import gaussian_kl
+from .model import CMMD
+
+COLLAPSE_EPSILONS = np.linspace(0.0, 6.0, 40)  # nats, as in the reference code and Appendix E
+COLLAPSE_DELTA = 0.01
+
+
+@contextlib.contextmanager
+def evaluating(model: torch.nn.Module) -> Iterator[None]:
+    """Dropout off inside the block; the previous train/eval mode afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+@torch.no_grad()
+def predict_proba(model: CMMD, data: PairedData, *, n_samples: int = 10, use_mean: bool = False,
+                  seed: int = 0, batch_size: int = 4096) -> torch.Tensor:
+    """p(y | x_o) for every pair (N, n_classes), from x_o alone (the paper's test protocol)."""
+    generator = _generator(data.device, seed)
+    with evaluating(model):
+        return torch.cat([model.predict_proba(data.batch(rows)[0], n_samples, use_mean=use_mean, generator=generator)
+                          for rows in _chunks(len(data), batch_size)])
+
+
+def accuracy(model: CMMD, data: PairedData, **kwargs) -> float:
+    """Fraction of pairs whose most probable class under p(y | x_o) is the true label."""
+    probs = predict_proba(model, data, **kwargs)
+    return float((probs.argmax(dim=1) == data.y).float().mean())
+
+
+@torch.no_grad()
+def imputation_rmse(model: CMMD, data: PairedData, batch_size: int = 4096) -> dict[str, float]:
+    """RMSE between x_M and its imputation from x_o (decoder mean at the prior mean), per missing
+    modality and over all of x_M (key ``"x_m"``), in the data's [0, 1] units."""
+    squared = {name: 0.0 for name in data.missing}
+    with evaluating(model):
+        for rows in _chunks(len(data), batch_size):
+            x_o, x_m, _ = data.batch(rows)
+            errors = data.split_x_m((model.impute(x_o) - x_m).pow(2))
+            for name, err in errors.items():
+                squared[name] += float(err.sum())
+    sizes = {name: len(data) * int(np.prod(data.shape_of(name))) for name in data.missing}
+    result = {name: (squared[name] / sizes[name]) ** 0.5 for name in data.missing}
+    result["x_m"] = (sum(squared.values()) / sum(sizes.values())) ** 0.5
+    return result
+
+
+@torch.no_grad()
+def latent_parameters(model: CMMD, data: PairedData, batch_size: int = 4096) -> dict[str, torch.Tensor]:
+    """Means and log-variances of q(z | x_o, x_M, y) and p(z | x_o) for every pair, on the CPU.
+
+    Keys: ``mu_q``, ``logvar_q``, ``mu_p``, ``logvar_p`` (each (N, z_dim)) and ``y`` (N,).
+    """
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("mu_q", "logvar_q", "mu_p", "logvar_p")}
+    with evaluating(model):
+        for rows in _chunks(len(data), batch_size):
+            x_o, x_m, y = data.batch(rows)
+            for key, value in zip(parts, (*model.posterior(x_o, x_m, y), *model.prior_params(x_o))):
+                parts[key].append(value.cpu())
+    result = {k: torch.cat(v) for k, v in parts.items()}
+    result["y"] = data.y.cpu()
+    return result
+
+
+def kl_per_dimension(latents: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Per-point, per-dimension KLs (N, z_dim) behind the collapse curves (exact formula):
+
+    ``posterior_vs_prior`` KL[q(z|x_o,x_M,y) || p(z|x_o)]; ``prior_vs_standard``
+    KL[p(z|x_o) || N(0, I)]; ``posterior_vs_standard`` KL[q(z|x_o,x_M,y) || N(0, I)].
+    """
+    zeros = torch.zeros_like(latents["mu_q"])
+    q, p = (latents["mu_q"], latents["logvar_q"]), (latents["mu_p"], latents["logvar_p"])
+    return {"posterior_vs_prior": gaussian_kl(*q, *p),
+            "prior_vs_standard": gaussian_kl(*p, zeros, zeros),
+            "posterior_vs_standard": gaussian_kl(*q, zeros, zeros)}
+
+
+def collapse_curve(kl: torch.Tensor | np.ndarray, epsilons: np.ndarray = COLLAPSE_EPSILONS,
+                   delta: float = COLLAPSE_DELTA) -> np.ndarray:
+    """Posterior collapse of Lucas et al. (2019), paper Appendix E.
+
+    Dimension i is collapsed at epsilon when P(KL_i < epsilon) >= 1 - delta over the data
+    points. Returns, for each epsilon, the fraction of collapsed dimensions.
+
+    Args:
+        kl: per-point, per-dimension KL divergences (N, D).
+    """
+    kl = np.asarray(kl, dtype=np.float64)
+    if kl.ndim != 2:
+        raise ValueError(f"kl must be (points, dimensions); got shape {kl.shape}.")
+    below = kl[None, :, :] < np.asarray(epsilons, dtype=np.float64)[:, None, None]  # (E, N, D)
+    return (below.mean(axis=1) >= 1.0 - delta).mean(axis=1)
+
+
+def collapse_curves(model: CMMD, data: PairedData, epsilons: np.ndarray = COLLAPSE_EPSILONS,
+                    delta: float = COLLAPSE_DELTA) -> dict[str, np.ndarray]:
+    """:func:`collapse_curve` for each KL of :func:`kl_per_dimension`."""
+    kls = kl_per_dimension(latent_parameters(model, data))
+    return {name: collapse_curve(kl.numpy(), epsilons, delta) for name, kl in kls.items()}
+
+
+@torch.no_grad()
+def generate_missing(model: CMMD, data: PairedData, rows: torch.Tensor | slice, n_samples: int = 1,
+                     seed: int = 0) -> dict[str, torch.Tensor]:
+    """x_M generated from x_o alone (z ~ p(z|x_o)), as images per missing modality,
+    each (n_samples, B, C, H, W) on the CPU."""
+    x_o = data.batch(rows)[0]
+    with evaluating(model):
+        samples = model.generate(x_o, n_samples, generator=_generator(data.device, seed))
+    parts = data.split_x_m(samples.flatten(0, 1))
+    return {name: part.reshape(n_samples, -1, *part.shape[1:]).clamp(0, 1).cpu() for name, part in parts.items()}
+
+
+def evaluate(model: CMMD, data: PairedData, *, n_samples: int = 10, seed: int = 0) -> dict[str, object]:
+    """The headline metrics on one split, JSON-ready."""
+    curves = collapse_curves(model, data)
+    return {
+        "accuracy": accuracy(model, data, n_samples=n_samples, seed=seed),
+        "accuracy_prior_mean": accuracy(model, data, use_mean=True),
+        "rmse": imputation_rmse(model, data),
+        "collapse_epsilons": COLLAPSE_EPSILONS.tolist(),
+        "collapse": {name: curve.tolist() for name, curve in curves.items()},
+        "n_pairs": len(data),
+    }

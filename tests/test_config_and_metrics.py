@@ -1,0 +1,67 @@
+"""Configs, profiles and the posterior-collapse metric."""
+import numpy as np
+import pytest
+
+from cmmd_lite import Config, collapse_curve, config_names, current_profile, get_config
+from cmmd_lite.config import ENV_PROFILE
+
+
+def test_paper_defaults_follow_appendix_c():
+    mnist = get_config("mnist2", "paper")
+    assert mnist.model.encoder_hidden == (2500,) * 3 and mnist.model.prior_hidden == (1024,) * 3
+    assert mnist.model.z_dim == 50 and mnist.model.classifier_hidden == (50, 50)
+    assert (mnist.objective.alpha, mnist.objective.lam, mnist.objective.omega) == (10.0, 1000.0, 0.4)
+    assert (mnist.train.lr, mnist.model.dropout) == (1e-4, 0.2)
+    svhn = get_config("mnist_svhn", "paper")
+    assert svhn.model.encoder_hidden == (400,) and svhn.model.z_dim == 20 and svhn.objective.omega == 0.1
+    assert svhn.data.pairing_multiplier == 20
+    assert get_config("mnist3", "paper").model.decoder == "deconv"
+
+
+def test_profiles_scale_compute_and_keep_the_objective():
+    for name in config_names():
+        paper, laptop, smoke = (get_config(name, p) for p in ("paper", "laptop", "smoke"))
+        assert paper.objective == laptop.objective == smoke.objective
+        assert smoke.train.epochs < laptop.train.epochs < paper.train.epochs
+
+
+def test_profile_comes_from_the_environment(monkeypatch):
+    monkeypatch.setenv(ENV_PROFILE, "smoke")
+    assert current_profile() == "smoke" and get_config("mnist2").profile == "smoke"
+    monkeypatch.setenv(ENV_PROFILE, "huge")
+    with pytest.raises(ValueError, match="CMMD_PROFILE"):
+        current_profile()
+
+
+def test_overrides_round_trip_and_fingerprint():
+    cfg = get_config("mnist2", "smoke", omega=0.9, encoder_hidden=[32, 16], epochs=2)
+    assert cfg.objective.omega == 0.9 and cfg.model.encoder_hidden == (32, 16) and cfg.train.epochs == 2
+    again = Config.from_dict(cfg.to_dict())
+    assert again == cfg and again.fingerprint() == cfg.fingerprint()
+    other = cfg.with_overrides(omega=0.8)
+    assert other.fingerprint() != cfg.fingerprint()
+    assert cfg.diff(other) == {"objective.omega": (0.9, 0.8)}
+    with pytest.raises(ValueError, match="unknown config field 'omegaa'"):
+        cfg.with_overrides(omegaa=0.1)
+    with pytest.raises(ValueError, match="omega"):
+        cfg.with_overrides(omega=2.0)
+    with pytest.raises(ValueError, match="config name"):
+        get_config("cifar")
+
+
+def test_collapse_curve_on_constructed_cases():
+    rng = np.random.default_rng(0)
+    n = 1000
+    kl = np.empty((n, 4))
+    kl[:, 0] = 0.0  # fully collapsed
+    kl[:, 1] = 10.0  # never collapsed within [0, 6]
+    kl[:, 2] = np.where(np.arange(n) < 5, 10.0, 0.5)  # 0.5% of points informative: collapsed (delta = 1%)
+    kl[:, 3] = np.where(np.arange(n) < 20, 10.0, 0.5)  # 2% informative: not collapsed
+    rng.shuffle(kl)
+    epsilons = np.array([0.0, 0.25, 1.0, 6.0])
+    curve = collapse_curve(kl, epsilons)
+    # eps = 0: KL < 0 never holds; eps = 0.25: only dim 0; eps >= 1: dims 0 and 2
+    np.testing.assert_allclose(curve, [0.0, 0.25, 0.5, 0.5])
+    assert np.all(np.diff(collapse_curve(rng.exponential(2.0, size=(500, 8)))) >= 0)  # monotone in eps
+    with pytest.raises(ValueError, match="points, dimensions"):
+        collapse_curve(np.zeros(5))
