@@ -252,7 +252,7 @@ def _paper_configs() -> dict[str, Config]:
 def _scale(cfg: Config, profile: str) -> Config:
     """Apply a compute profile to a paper config."""
     if profile == "paper":
-        if cfg.data.dataset == "mnist_svhn":  # the reference code draws 80,000 training pairs
+        if cfg.data.dataset in ("mnist_svhn", "mnist3"):  # the reference code draws 80,000 training pairs
             return replace(cfg, profile="paper", data=replace(cfg.data, max_train=80_000))
         return replace(cfg, profile="paper")
     if profile == "laptop":

@@ -251,12 +251,18 @@ def _split_train_val(n: int, val_fraction: float, rng: np.random.Generator) -> t
     return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
+def _cap_rows(n: int, cap: int | None, seed: int, split: str) -> np.ndarray:
+    """A seeded random, sorted subset of ``cap`` of ``n`` rows (all rows when None or n <= cap)."""
+    if cap is None or cap >= n:
+        return np.arange(n)
+    return np.sort(_rng(seed, "cap", split).permutation(n)[:cap])
+
+
 def _cap(data: PairedData, cap: int | None, seed: int, split: str) -> PairedData:
     """A seeded random subset of ``cap`` pairs (all when None or when there are fewer)."""
     if cap is None or cap >= len(data):
         return data
-    rows = torch.from_numpy(np.sort(_rng(seed, "cap", split).permutation(len(data))[:cap]))
-    return data.subset(rows)
+    return data.subset(torch.from_numpy(_cap_rows(len(data), cap, seed, split)))
 
 
 def _long(array: np.ndarray) -> torch.Tensor:
@@ -314,19 +320,22 @@ def make_mnist2(cfg: DataConfig) -> PairedSplits:
     x_o: an MNIST digit rotated by an angle drawn uniformly from [-45, 45] degrees.
     x_M: another random image of the same class (same split), unrotated, plus U[0, 1] noise per
     pixel, clipped to [0, 1] and stored at 8 bits like any image file.
+    Capped splits (``max_*``) pick their pairs first and only build those.
     """
+    caps = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}
     splits = {}
     for split, (images, labels) in _mnist_pools(cfg).items():
+        chosen = _cap_rows(len(labels), caps[split], cfg.data_seed, split)
         rng = _rng(cfg.data_seed, "mnist2", split)
-        rotated = rotate_images(images, rng.uniform(-45.0, 45.0, size=len(images)))
-        partners = same_class_partners(labels, rng)
-        noise = rng.random(size=images.shape, dtype=np.float32) * 255.0  # U[0, 1] in pixel units
+        angles = rng.uniform(-45.0, 45.0, size=len(images))
+        partners = same_class_partners(labels, rng)[chosen]  # partners come from the whole split
+        rotated = rotate_images(images[chosen], angles[chosen])
+        noise = rng.random(size=(len(chosen), *images.shape[1:]), dtype=np.float32) * 255.0  # U[0, 1] in pixels
         noisy = np.minimum(images[partners] + noise, 255.0).round().astype(np.uint8)
-        rows = torch.arange(len(labels))
-        data = PairedData({"mnist_rotated": _images(rotated), "mnist_noisy": _images(noisy)},
-                          {"mnist_rotated": rows, "mnist_noisy": rows}, _long(labels),
-                          observed=("mnist_rotated",), missing=("mnist_noisy",))
-        splits[split] = data
+        rows = torch.arange(len(chosen))
+        splits[split] = PairedData({"mnist_rotated": _images(rotated), "mnist_noisy": _images(noisy)},
+                                   {"mnist_rotated": rows, "mnist_noisy": rows}, _long(labels[chosen]),
+                                   observed=("mnist_rotated",), missing=("mnist_noisy",))
     return _finish(splits, cfg, "2-modality MNIST")
 
 
