@@ -1,0 +1,303 @@
+"""Figures for the book and for notebooks: small helpers, nothing global changed on import.
+
+matplotlib (static figures) and plotly (interactive ones) are imported inside the functions,
+so ``import cmmd_lite`` never needs them and never picks a backend or a renderer.
+
+* :func:`plot_history` -- the terms of Eq. 5 and the validation accuracy, per epoch (matplotlib).
+* :func:`collapse_figure` -- posterior-collapse curves (Appendix E), one trace per KL (plotly).
+* :func:`slider_figure` -- a plotly figure with a slider over precomputed frames; it stays
+  interactive in the static HTML book (no kernel needed).
+* :func:`widget_or_static` -- ipywidgets sliders in a live kernel, :func:`slider_figure` otherwise.
+* :func:`image_grid` -- paired images, one row per modality (stand-ins are labelled as such).
+* :func:`cmmd_diagram` -- the forward pass of paper Fig. 1 as a small graph (matplotlib).
+"""
+from __future__ import annotations
+
+import math
+import os
+import sys
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from .data.paired import PairedData
+from .evaluate import COLLAPSE_EPSILONS
+
+ENV_STATIC = "CMMD_STATIC_FIGURES"
+
+TERM_LABELS = {
+    "loss": "loss (negative Eq. 5)",
+    "nll_x_m": r"$-\log p(x_\mathcal{M} \mid x_o, z)$",
+    "nll_y": r"$-\log p(y \mid z)$",
+    "kl": r"KL$[q(z \mid x_o, x_\mathcal{M}, y) \,\|\, p(z \mid x_o)]$",
+    "mmd": r"MMD$[q(z \mid x_o), p(z \mid x_o)]$",
+    "val_accuracy": "validation accuracy",
+}
+COLLAPSE_LABELS = {
+    "posterior_vs_prior": "KL[q(z|x_o,x_M,y) || p(z|x_o)]",
+    "prior_vs_standard": "KL[p(z|x_o) || N(0, I)]",
+    "posterior_vs_standard": "KL[q(z|x_o,x_M,y) || N(0, I)]",
+}
+
+
+# --- training curves (matplotlib) ---------------------------------------------------------------
+
+def plot_history(history: Mapping[str, Any], terms: Sequence[str] = ("loss", "nll_x_m", "nll_y", "kl", "mmd"),
+                 *, accuracy: bool = True, test_accuracy: float | None = None, title: str | None = None):
+    """One small panel per loss term of ``history["epochs"]`` (from :func:`cmmd_lite.train_or_load`),
+    plus the validation accuracy (and ``test_accuracy``, of the kept weights, as a line).
+    Terms that are zero throughout (the MMD at omega = 1) are skipped. Returns the matplotlib figure."""
+    import matplotlib.pyplot as plt
+
+    epochs = history["epochs"]
+    if not epochs:
+        raise ValueError("the history has no epochs to plot.")
+    steps = [record["epoch"] for record in epochs]
+    shown = [t for t in terms if any(record.get(t, 0.0) != 0.0 for record in epochs)]
+    if accuracy:
+        shown.append("val_accuracy")
+    cols = min(3, len(shown))
+    rows = math.ceil(len(shown) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False, layout="constrained")
+    for ax, term in zip(axes.flat, shown):
+        ax.plot(steps, [record[term] for record in epochs], marker="o", markersize=3)
+        ax.set_title(TERM_LABELS.get(term, term), fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        if term == "val_accuracy" and history.get("best_epoch"):
+            ax.axvline(history["best_epoch"], color="grey", linestyle=":", label="kept (best val.)")
+            if test_accuracy is not None:
+                ax.axhline(test_accuracy, color="tab:red", linestyle="--", label=f"test: {test_accuracy:.3f}")
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(shown):]:
+        ax.set_visible(False)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --- posterior collapse (plotly) ------------------------------------------------------------------
+
+def collapse_figure(curves: Mapping[str, Sequence[float]], epsilons: Sequence[float] = COLLAPSE_EPSILONS,
+                    *, title: str = "Posterior collapse (Lucas et al. 2019)"):
+    """Fraction of latent dimensions collapsed at each epsilon, one trace per KL kind.
+
+    ``curves`` is :func:`cmmd_lite.collapse_curves` or ``evaluate(...)["collapse"]``.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for name, curve in curves.items():
+        fig.add_trace(go.Scatter(x=list(map(float, epsilons)), y=list(map(float, curve)), mode="lines+markers",
+                                 marker={"size": 4}, name=COLLAPSE_LABELS.get(name, name)))
+    fig.update_layout(title=title, xaxis_title="epsilon (nats)", yaxis_title="fraction of dimensions collapsed",
+                      yaxis_range=[-0.02, 1.02], height=420, legend={"orientation": "h", "y": -0.25},
+                      margin={"t": 50, "b": 10})
+    return fig
+
+
+# --- sliders over precomputed frames ----------------------------------------------------------------
+
+def slider_figure(frames: Mapping[Any, Sequence[Any]], *, layout: Mapping[str, Any] | None = None,
+                  frame_layouts: Mapping[Any, Mapping[str, Any]] | None = None, label: str = "",
+                  active: int = 0, rows: int | None = None, cols: int | None = None):
+    """A plotly figure with one slider step per setting; works in the static HTML (no kernel).
+
+    Args:
+        frames: setting -> the figure's traces for that setting (plotly trace objects or dicts);
+            every setting must give the same number and kinds of traces.
+        layout: layout of the whole figure (axes, size, ...).
+        frame_layouts: setting -> layout changes for that frame (e.g. a title naming a value).
+        label: the slider's prefix, e.g. ``"omega = "``.
+        active: index of the setting shown first.
+        rows, cols: make a subplot grid (traces then need ``xaxis``/``yaxis`` set, e.g. "x2"/"y2").
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    if not frames:
+        raise ValueError("slider_figure needs at least one frame.")
+    names = [str(setting) for setting in frames]
+    if len(set(names)) != len(names):
+        raise ValueError(f"the settings {list(frames)} do not have distinct names.")
+    settings = list(frames)
+    counts = {len(frames[s]) for s in settings}
+    if len(counts) != 1:
+        raise ValueError("every frame must have the same number of traces.")
+    frame_layouts = frame_layouts or {}
+    first = settings[active]
+    fig = make_subplots(rows=rows or 1, cols=cols or 1) if rows or cols else go.Figure()
+    for trace in frames[first]:
+        fig.add_trace(trace)
+    fig.frames = [go.Frame(data=list(frames[s]), name=name, layout=frame_layouts.get(s))
+                  for s, name in zip(settings, names)]
+    steps = [{"method": "animate", "label": name,
+              "args": [[name], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
+                                "transition": {"duration": 0}}]}
+             for name in names]
+    fig.update_layout(**(layout or {}))
+    fig.update_layout(**frame_layouts.get(first, {}))
+    fig.update_layout(sliders=[{"active": active, "steps": steps, "currentvalue": {"prefix": label},
+                                "pad": {"t": 40}}])
+    return fig
+
+
+def in_live_kernel() -> bool:
+    """True inside a Jupyter kernel with ipywidgets, unless ``CMMD_STATIC_FIGURES=1`` (the book build)."""
+    if os.environ.get(ENV_STATIC, "").strip().lower() in {"1", "true", "yes", "on"}:
+        return False
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "kernel"):
+        return False
+    try:
+        import ipywidgets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def widget_or_static(compute: Callable[[Any], Sequence[Any]], values: Sequence[Any], *,
+                     layout: Mapping[str, Any] | None = None, label: str = "",
+                     title: Callable[[Any], str] | None = None, active: int = 0, live: bool | None = None):
+    """Show an explorer of ``compute(value) -> traces`` over ``values``; returns what it showed.
+
+    In a live kernel (Jupyter, Colab) an ipywidgets slider calls ``compute`` on demand. Otherwise
+    (the static book: ``CMMD_STATIC_FIGURES=1``, or ``live=False``) every value is computed up front
+    into a :func:`slider_figure`, which keeps working without a kernel. ``title(value)`` gives a
+    per-value figure title. Assign the result (``explorer = widget_or_static(...)``) so that a
+    notebook does not display it a second time.
+    """
+    import plotly.graph_objects as go
+
+    from IPython.display import display
+
+    values = list(values)
+    live = in_live_kernel() if live is None else live
+    if not live:
+        frames = {value: compute(value) for value in values}
+        frame_layouts = {value: {"title": {"text": title(value)}} for value in values} if title else None
+        fig = slider_figure(frames, layout=layout, frame_layouts=frame_layouts, label=label, active=active)
+        display(fig)
+        return fig
+
+    import ipywidgets as widgets
+
+    slider = widgets.SelectionSlider(options=values, value=values[active], description=label.strip(" =:") or "value",
+                                     continuous_update=False, layout={"width": "60%"})
+    output = widgets.Output()
+
+    def redraw(change: Any = None) -> None:
+        value = slider.value
+        fig = go.Figure(data=list(compute(value)), layout=dict(layout or {}))
+        if title:
+            fig.update_layout(title=title(value))
+        with output:
+            output.clear_output(wait=True)
+            fig.show()
+
+    slider.observe(redraw, names="value")
+    redraw()
+    box = widgets.VBox([slider, output])
+    display(box)
+    return box
+
+
+# --- images (matplotlib) ----------------------------------------------------------------------------
+
+def _as_images(images: torch.Tensor | np.ndarray) -> np.ndarray:
+    """(N, H, W), (N, 1, H, W) or (N, 3, H, W) in [0, 1] -> (N, H, W) or (N, H, W, 3) numpy."""
+    array = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    if array.ndim == 4:
+        array = array[:, 0] if array.shape[1] == 1 else np.moveaxis(array, 1, -1)
+    if array.ndim not in (3, 4):
+        raise ValueError(f"expected (N, H, W) or (N, C, H, W) images, got shape {array.shape}.")
+    return np.clip(array, 0.0, 1.0)
+
+
+def image_grid(data: PairedData, rows: Sequence[int] | torch.Tensor | slice, *,
+               extra: Mapping[str, torch.Tensor | np.ndarray] | None = None, title: str | None = None,
+               show_labels: bool = True, size: float = 1.1):
+    """Images of the pairs at ``rows``: one row of the grid per modality, one column per pair.
+
+    Row names come from :meth:`PairedData.label`, so a modality held in ``data.standin`` is named
+    as the synthetic stand-in, never as the real dataset. ``extra`` adds rows (name -> images of the
+    same pairs, (N, C, H, W) in [0, 1]), e.g. x_M generated from x_o; name them with
+    ``data.label(...)`` too. Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    if isinstance(rows, slice):
+        rows = list(range(len(data)))[rows]
+    rows = torch.as_tensor(rows, dtype=torch.long)
+    named = [(("observed: " if m in data.observed else "missing: ") + data.label(m), data.modality(m, rows))
+             for m in data.observed + data.missing]
+    named += list((extra or {}).items())
+    grids = [(name, _as_images(images)) for name, images in named]
+    n_cols = len(rows)
+    if any(len(images) != n_cols for _, images in grids):
+        raise ValueError(f"every row needs {n_cols} images (one per pair).")
+    fig, axes = plt.subplots(len(grids), n_cols, figsize=(size * n_cols + 1.6, size * len(grids) + 0.4),
+                             squeeze=False, layout="constrained")
+    labels = data.y[rows.to(data.y.device)].tolist()
+    for r, (name, images) in enumerate(grids):
+        for c in range(n_cols):
+            ax = axes[r, c]
+            ax.imshow(images[c], cmap="gray" if images.ndim == 3 else None, vmin=0.0, vmax=1.0)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0 and show_labels:
+                ax.set_title(f"y = {labels[c]}", fontsize=8)
+        axes[r, 0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# --- the model's forward pass (paper Fig. 1) ----------------------------------------------------------
+
+def cmmd_diagram():
+    """The CMMD forward pass (paper Fig. 1) as a graph; returns the matplotlib figure.
+
+    Dotted: the posterior sample that feeds the decoder in training. Dashed: the prior sample
+    that replaces it at test time. Solid: the prior sample that feeds the classifier, always.
+    """
+    import matplotlib.pyplot as plt
+
+    boxes = {
+        "x_o": (0.07, 0.75, r"$x_o$" + "\n(always observed)"),
+        "x_M": (0.07, 0.22, r"$x_\mathcal{M}$, $y$" + "\n(training only)"),
+        "prior": (0.42, 0.75, r"prior $p(z \mid x_o)$"),
+        "encoder": (0.42, 0.22, r"encoder $q(z \mid x_o, x_\mathcal{M}, y)$"),
+        "classifier": (0.86, 0.88, r"classifier $p(y \mid z)$"),
+        "decoder": (0.86, 0.45, r"decoder $p(x_\mathcal{M} \mid x_o, z)$"),
+    }
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.set_axis_off()
+    ax.set_xlim(-0.08, 1.02)
+    ax.set_ylim(-0.05, 1.0)
+    texts = {}
+    for name, (x, y, text) in boxes.items():
+        colour = "#dbe9f6" if name in ("x_o", "x_M") else "#f3f3f3"
+        texts[name] = ax.text(x, y, text, ha="center", va="center", fontsize=9,
+                              bbox={"boxstyle": "round,pad=0.4", "facecolor": colour, "edgecolor": "#555555"})
+
+    def arrow(start: str, end: str, style: str, colour: str = "black", rad: float = 0.0) -> None:
+        ax.annotate("", xy=boxes[end][:2], xytext=boxes[start][:2],
+                    arrowprops={"arrowstyle": "-|>", "mutation_scale": 12, "linestyle": style, "color": colour,
+                                "connectionstyle": f"arc3,rad={rad}", "shrinkA": 2, "shrinkB": 2,
+                                "patchA": texts[start].get_bbox_patch(), "patchB": texts[end].get_bbox_patch()})
+
+    arrow("x_o", "prior", "-")
+    arrow("x_o", "encoder", "-")
+    arrow("x_M", "encoder", "-")
+    arrow("x_o", "decoder", "-", colour="#888888", rad=0.18)
+    arrow("prior", "classifier", "-")
+    arrow("prior", "decoder", "--", colour="#1f77b4")
+    arrow("encoder", "decoder", ":", colour="#d62728")
+    ax.plot([], [], "-", color="black", label=r"$z \sim p(z \mid x_o)$: training and test")
+    ax.plot([], [], ":", color="#d62728", label=r"$z \sim q$: training")
+    ax.plot([], [], "--", color="#1f77b4", label=r"$z \sim p(z \mid x_o)$: test")
+    ax.legend(loc="lower right", fontsize=8, frameon=False, bbox_to_anchor=(1.02, -0.05))
+    return fig
