@@ -6,13 +6,7 @@
 # Extra arguments go to `jupyter-book build`. Then: python scripts/check_book.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-. .venv/bin/activate
-
-# The read-only MNIST mirror beside the checkout, when present (CI and these machines).
-if [ -z "${CMMD_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
-  export CMMD_DATA_DIR="$(cd ../shared/data && pwd)"
-fi
+. scripts/env.sh
 export CMMD_PROFILE="${CMMD_PROFILE:-laptop}"
 # Plotly figures as HTML that draws them with the book's own plotly.js (book/_ext/static_pages.py
 # strips the CDN tags plotly writes). Not "plotly_mimetype+...": myst-nb warns about the plotly JSON

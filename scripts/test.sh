@@ -4,12 +4,7 @@
 # Chapters run in the smoke profile here; `bash scripts/book.sh` builds them in the laptop profile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
-. .venv/bin/activate
-# The read-only MNIST mirror beside the checkout, when present (CI and these machines).
-if [ -z "${CMMD_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
-  export CMMD_DATA_DIR="$(cd ../shared/data && pwd)"
-fi
+. scripts/env.sh
 export CMMD_OFFLINE="${CMMD_OFFLINE:-1}"
 
 echo "== notebooks are stored without outputs"
