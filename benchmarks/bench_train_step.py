@@ -256,8 +256,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     labels = {CMMD: "cmmd_lite train_epoch (data on device)",
               BASE: f"DataLoader baseline (num_workers={args.workers})"}
     print()
-    print(f"| loop | samples/s (median) | min - max | s per measurement (median) |")
-    print(f"|---|---:|---:|---:|")
+    print("| loop | samples/s (median) | min - max | s per measurement (median) |")
+    print("|---|---:|---:|---:|")
     for name in (CMMD, BASE):
         print(f"| {labels[name]} | {median(rates[name]):,.0f} | {min(rates[name]):,.0f} - {max(rates[name]):,.0f} "
               f"| {median(seconds[name]):.3f} |")

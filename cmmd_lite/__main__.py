@@ -39,7 +39,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for f in fields(cls):
             group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"field:{f.name}", metavar=str(f.type).upper(),
                                type=lambda text, a=str(f.type): _parse_value(a, text), default=argparse.SUPPRESS,
-                               help=f"(default from the named config and profile)")
+                               help="(default from the named config and profile)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
