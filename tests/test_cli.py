@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 
-
 def _run(*args, cwd, env):
     return subprocess.run([sys.executable, "-m", "cmmd_lite", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
