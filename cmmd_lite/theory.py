@@ -81,17 +81,31 @@ class LinearGaussianCMMD:
     def expected_kl_monte_carlo(self, n: int, rng: np.random.Generator) -> tuple[float, float]:
         """(estimate, standard error) of :meth:`expected_kl` from n data points, exact KL per point."""
         draws = self.sample(n, rng)
-        per_point = _gaussian_kl(self.b * draws["x_m"] + self.c * draws["x_o"], self.s ** 2,
-                                 self.d * draws["x_o"], self.t ** 2)
-        return float(per_point.mean()), float(per_point.std() / math.sqrt(n))
+        return _mean_and_error(_gaussian_kl(self.b * draws["x_m"] + self.c * draws["x_o"], self.s ** 2,
+                                            self.d * draws["x_o"], self.t ** 2))
+
+    def _log_q_and_aggregate(self, draws: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """log q(z|x_o,x_M) and log q(z|x_o) at the sampled z."""
+        log_q = _log_normal(draws["z"], self.b * draws["x_m"] + self.c * draws["x_o"], self.s ** 2)
+        log_aggregate = _log_normal(draws["z"], (self.a * self.b + self.c) * draws["x_o"], self.aggregate_var)
+        return log_q, log_aggregate
 
     def mutual_information_monte_carlo(self, n: int, rng: np.random.Generator) -> tuple[float, float]:
         """(estimate, standard error) of I_q(x_M; z | x_o) = E[log q(z|x_o,x_M) - log q(z|x_o)]."""
+        log_q, log_aggregate = self._log_q_and_aggregate(self.sample(n, rng))
+        return _mean_and_error(log_q - log_aggregate)
+
+    def marginal_kl_monte_carlo(self, n: int, rng: np.random.Generator) -> tuple[float, float]:
+        """(estimate, standard error) of :meth:`marginal_kl` = E[log q(z|x_o) - log p(z|x_o)], z ~ q(z|x_o)
+        drawn through (x_M, z) as Appendix A describes."""
         draws = self.sample(n, rng)
-        log_q = -0.5 * (np.log(2 * np.pi * self.s ** 2)
-                        + (draws["z"] - self.b * draws["x_m"] - self.c * draws["x_o"]) ** 2 / self.s ** 2)
-        aggregate_mean = (self.a * self.b + self.c) * draws["x_o"]
-        log_aggregate = -0.5 * (np.log(2 * np.pi * self.aggregate_var)
-                                + (draws["z"] - aggregate_mean) ** 2 / self.aggregate_var)
-        per_point = log_q - log_aggregate
-        return float(per_point.mean()), float(per_point.std() / math.sqrt(n))
+        _, log_aggregate = self._log_q_and_aggregate(draws)
+        return _mean_and_error(log_aggregate - _log_normal(draws["z"], self.d * draws["x_o"], self.t ** 2))
+
+
+def _log_normal(x: np.ndarray, mean: np.ndarray, var: float) -> np.ndarray:
+    return -0.5 * (np.log(2 * np.pi * var) + (x - mean) ** 2 / var)
+
+
+def _mean_and_error(per_point: np.ndarray) -> tuple[float, float]:
+    return float(per_point.mean()), float(per_point.std() / math.sqrt(len(per_point)))

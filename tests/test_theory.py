@@ -33,8 +33,10 @@ def test_monte_carlo_agrees_with_closed_forms():
     rng = np.random.default_rng(0)
     kl, kl_se = model.expected_kl_monte_carlo(200_000, rng)
     mi, mi_se = model.mutual_information_monte_carlo(200_000, rng)
+    marginal, marginal_se = model.marginal_kl_monte_carlo(200_000, rng)
     assert abs(kl - model.expected_kl()) < 4 * kl_se
     assert abs(mi - model.mutual_information()) < 4 * mi_se
+    assert abs(marginal - model.marginal_kl()) < 4 * marginal_se
     assert math.isclose(model.mutual_information(), 0.5 * math.log(1 + (1.3 * 0.8 / 0.4) ** 2))
 
 
