@@ -109,3 +109,11 @@ def _log_normal(x: np.ndarray, mean: np.ndarray, var: float) -> np.ndarray:
 
 def _mean_and_error(per_point: np.ndarray) -> tuple[float, float]:
     return float(per_point.mean()), float(per_point.std() / math.sqrt(len(per_point)))
+
+
+def gaussian_shift_mmd2(shift: float, bandwidth: float, dim: int, sigma: float = 1.0) -> float:
+    """Squared population MMD between N(0, sigma^2 I) and N(mu, sigma^2 I) in ``dim`` dimensions,
+    ||mu|| = ``shift``, for the kernel exp(-||a - b||^2 / bandwidth) of :func:`cmmd_lite.losses.mmd`:
+    2 c (1 - exp(-||mu||^2 / (h + 4 sigma^2))) with c = (1 + 4 sigma^2 / h)^(-dim / 2)."""
+    c = (1.0 + 4.0 * sigma ** 2 / bandwidth) ** (-dim / 2)
+    return 2.0 * c * (1.0 - math.exp(-shift ** 2 / (bandwidth + 4.0 * sigma ** 2)))

@@ -6,6 +6,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from cmmd_lite.losses import gaussian_kernel, gaussian_kl, mmd
+from cmmd_lite.theory import gaussian_shift_mmd2
 
 
 def _random_gaussians(seed, shape=(64, 5)):
@@ -59,16 +60,10 @@ def test_mmd_grows_with_shift():
     assert abs(values[0]) < values[1] / 5
 
 
-def _true_mmd(shift_norm_sq, sigma_sq, dim, bandwidth):
-    """Squared population MMD between N(0, s^2 I) and N(m, s^2 I) with k = exp(-||a-b||^2 / h)."""
-    c = (1 + 4 * sigma_sq / bandwidth) ** (-dim / 2)
-    return 2 * c * (1 - math.exp(-shift_norm_sq / (bandwidth + 4 * sigma_sq)))
-
-
 def test_unbiased_estimator_mean_is_the_population_value_and_biased_is_not():
     dim, n, bandwidth, reps = 3, 20, 2.0, 4000
     shift = torch.tensor([0.6, 0.0, 0.0], dtype=torch.float64)
-    truth = _true_mmd(0.36, 1.0, dim, bandwidth)
+    truth = gaussian_shift_mmd2(0.6, bandwidth, dim)
     g = torch.Generator().manual_seed(5)
     x = torch.randn(reps, n, dim, generator=g, dtype=torch.float64)
     y = torch.randn(reps, n, dim, generator=g, dtype=torch.float64) + shift
