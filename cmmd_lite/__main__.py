@@ -50,8 +50,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
+    rmse = "n/a (no decoder)" if metrics["rmse"] is None else f"{metrics['rmse']['x_m']:.4f}"
     print(f"{title}: accuracy {metrics['accuracy']:.4f} (prior mean: {metrics['accuracy_prior_mean']:.4f}), "
-          f"x_M RMSE {metrics['rmse']['x_m']:.4f}, pairs {metrics['n_pairs']:,}")
+          f"x_M RMSE {rmse}, pairs {metrics['n_pairs']:,}")
     for name, curve in metrics["collapse"].items():
         eps = metrics["collapse_epsilons"]
         points = ", ".join(f"eps={eps[i]:.1f}: {curve[i]:.2f}" for i in (0, 13, 26, 39))

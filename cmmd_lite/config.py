@@ -25,6 +25,9 @@ ENV_PROFILE = "CMMD_PROFILE"
 PROFILES = ("smoke", "laptop", "paper")
 DATASETS = ("mnist2", "mnist_svhn", "mnist3", "arrays")
 DECODERS = ("gaussian", "bernoulli", "deconv")
+# "cmmd" is the paper's model; the others are the baselines of Sec. 4 (cmmd_lite.baselines).
+MODEL_TYPES = ("cmmd", "m_xo", "vcca", "mvae", "mmvae")
+MMVAE_BOUNDS = ("elbo", "iwae", "dreg")
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,14 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Network sizes (paper Appendix C). Input sizes are filled in from the data."""
+    """Which model and its network sizes (paper Appendix C). Input sizes are filled in from the data.
 
+    ``model_type`` picks CMMD or a baseline; every model uses the same widths: networks that see
+    x_o alone use ``prior_hidden``, networks that see x_M use ``encoder_hidden``, decoders use
+    ``decoder_hidden``, the classifier on z uses ``classifier_hidden`` (see cmmd_lite.baselines).
+    """
+
+    model_type: str = "cmmd"
     z_dim: int = 50
     encoder_hidden: tuple[int, ...] = (2500, 2500, 2500)
     prior_hidden: tuple[int, ...] = (1024, 1024, 1024)
@@ -74,6 +83,7 @@ class ModelConfig:
     init_std: float | None = None
 
     def validate(self) -> None:
+        check_choice("model_type", self.model_type, MODEL_TYPES)
         check_positive_int("z_dim", self.z_dim)
         for name in ("encoder_hidden", "prior_hidden", "decoder_hidden", "classifier_hidden"):
             for width in getattr(self, name):
@@ -111,6 +121,10 @@ class ObjectiveConfig:
     ce_reduction: str = "mean"  # * "sum": summed over the batch, other terms averaged (reference)
     kl_formula: str = "exact"  # * "reference": the sigma_q^2/sigma_p^2 term at coefficient 1
     mmd_noise: str = "independent"  # * "shared": posterior and prior samples share their noise
+    # MMVAE only (Shi et al. 2019): the bound ("elbo", "iwae", or "dreg", their default) and the
+    # number of importance samples per expert (their K = 30).
+    mmvae_bound: str = "dreg"
+    importance_samples: int = 30
 
     def validate(self) -> None:
         check_range("omega", self.omega, 0.0, 1.0)
@@ -124,6 +138,8 @@ class ObjectiveConfig:
         check_choice("ce_reduction", self.ce_reduction, ("mean", "sum"))
         check_choice("kl_formula", self.kl_formula, ("exact", "reference"))
         check_choice("mmd_noise", self.mmd_noise, ("independent", "shared"))
+        check_choice("mmvae_bound", self.mmvae_bound, MMVAE_BOUNDS)
+        check_positive_int("importance_samples", self.importance_samples)
 
 
 @dataclass(frozen=True)
@@ -262,13 +278,15 @@ def _scale(cfg: Config, profile: str) -> Config:
                         decoder_hidden=(width,) if cfg.model.decoder != "deconv" else cfg.model.decoder_hidden)
         data = replace(cfg.data, pairing_multiplier=1, max_train=50_000 if cfg.data.dataset != "mnist2" else None)
         train = replace(cfg.train, epochs=25, batch_size=128, lr=1e-3)
-        return replace(cfg, profile="laptop", data=data, model=model, train=train)
+        objective = replace(cfg.objective, importance_samples=4)  # MMVAE's K: 30 in the paper profile
+        return replace(cfg, profile="laptop", data=data, model=model, objective=objective, train=train)
     if profile == "smoke":
         model = replace(cfg.model, z_dim=8, encoder_hidden=(64,), prior_hidden=(64,), decoder_hidden=(64,),
                         classifier_hidden=(32,))
         data = replace(cfg.data, pairing_multiplier=1, max_train=1024, max_val=256, max_test=512)
         train = replace(cfg.train, epochs=3, batch_size=64, lr=1e-3, eval_samples=2)
-        return replace(cfg, profile="smoke", data=data, model=model, train=train)
+        objective = replace(cfg.objective, importance_samples=2)
+        return replace(cfg, profile="smoke", data=data, model=model, objective=objective, train=train)
     check_choice("profile", profile, PROFILES)
     raise AssertionError("unreachable")
 

@@ -1,7 +1,9 @@
 """Evaluation: accuracy of p(y|z) with z from the prior, imputation RMSE, posterior collapse, latents.
 
-Every function takes a trained :class:`~cmmd_lite.model.CMMD` and a :class:`PairedData` split and
-runs in evaluation mode (dropout off) in batches, restoring the model's mode afterwards.
+Every function takes a trained model (:class:`~cmmd_lite.model.CMMD` or a baseline of
+:mod:`cmmd_lite.baselines`) and a :class:`PairedData` split and runs in evaluation mode (dropout
+off) in batches, restoring the model's mode afterwards. For a baseline, "prior" means the latent
+distribution given x_o alone and "posterior" the one that sees x_M (see each model's docstring).
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import torch
 
 from .data.paired import PairedData
 from .losses import gaussian_kl
-from .model import CMMD
+from .model import MultimodalModel
 
 COLLAPSE_EPSILONS = np.linspace(0.0, 6.0, 40)  # nats, as in the reference code and Appendix E
 COLLAPSE_DELTA = 0.01
@@ -40,7 +42,7 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 @torch.no_grad()
-def predict_proba(model: CMMD, data: PairedData, *, n_samples: int = 10, use_mean: bool = False,
+def predict_proba(model: MultimodalModel, data: PairedData, *, n_samples: int = 10, use_mean: bool = False,
                   seed: int = 0, batch_size: int = 4096) -> torch.Tensor:
     """p(y | x_o) for every pair (N, n_classes), from x_o alone (the paper's test protocol)."""
     generator = _generator(data.device, seed)
@@ -49,14 +51,14 @@ def predict_proba(model: CMMD, data: PairedData, *, n_samples: int = 10, use_mea
                           for rows in _chunks(len(data), batch_size)])
 
 
-def accuracy(model: CMMD, data: PairedData, **kwargs) -> float:
+def accuracy(model: MultimodalModel, data: PairedData, **kwargs) -> float:
     """Fraction of pairs whose most probable class under p(y | x_o) is the true label."""
     probs = predict_proba(model, data, **kwargs)
     return float((probs.argmax(dim=1) == data.y).float().mean())
 
 
 @torch.no_grad()
-def imputation_rmse(model: CMMD, data: PairedData, batch_size: int = 4096) -> dict[str, float]:
+def imputation_rmse(model: MultimodalModel, data: PairedData, batch_size: int = 4096) -> dict[str, float]:
     """RMSE between x_M and its imputation from x_o (decoder mean at the prior mean), per missing
     modality and over all of x_M (key ``"x_m"``), in the data's [0, 1] units."""
     squared = {name: 0.0 for name in data.missing}
@@ -73,7 +75,7 @@ def imputation_rmse(model: CMMD, data: PairedData, batch_size: int = 4096) -> di
 
 
 @torch.no_grad()
-def latent_parameters(model: CMMD, data: PairedData, batch_size: int = 4096) -> dict[str, torch.Tensor]:
+def latent_parameters(model: MultimodalModel, data: PairedData, batch_size: int = 4096) -> dict[str, torch.Tensor]:
     """Means and log-variances of q(z | x_o, x_M, y) and p(z | x_o) for every pair, on the CPU.
 
     Keys: ``mu_q``, ``logvar_q``, ``mu_p``, ``logvar_p`` (each (N, z_dim)) and ``y`` (N,).
@@ -119,7 +121,7 @@ def collapse_curve(kl: torch.Tensor | np.ndarray, epsilons: np.ndarray = COLLAPS
     return (below.mean(axis=1) >= 1.0 - delta).mean(axis=1)
 
 
-def collapse_curves(model: CMMD, data: PairedData, epsilons: np.ndarray = COLLAPSE_EPSILONS,
+def collapse_curves(model: MultimodalModel, data: PairedData, epsilons: np.ndarray = COLLAPSE_EPSILONS,
                     delta: float = COLLAPSE_DELTA) -> dict[str, np.ndarray]:
     """:func:`collapse_curve` for each KL of :func:`kl_per_dimension`."""
     kls = kl_per_dimension(latent_parameters(model, data))
@@ -127,7 +129,7 @@ def collapse_curves(model: CMMD, data: PairedData, epsilons: np.ndarray = COLLAP
 
 
 @torch.no_grad()
-def generate_missing(model: CMMD, data: PairedData, rows: torch.Tensor | slice, n_samples: int = 1,
+def generate_missing(model: MultimodalModel, data: PairedData, rows: torch.Tensor | slice, n_samples: int = 1,
                      seed: int = 0) -> dict[str, torch.Tensor]:
     """x_M generated from x_o alone (z ~ p(z|x_o)), as images per missing modality,
     each (n_samples, B, C, H, W) on the CPU."""
@@ -138,14 +140,66 @@ def generate_missing(model: CMMD, data: PairedData, rows: torch.Tensor | slice, 
     return {name: part.reshape(n_samples, -1, *part.shape[1:]).clamp(0, 1).cpu() for name, part in parts.items()}
 
 
-def evaluate(model: CMMD, data: PairedData, *, n_samples: int = 10, seed: int = 0) -> dict[str, object]:
-    """The headline metrics on one split, JSON-ready."""
-    curves = collapse_curves(model, data)
+def evaluate(model: MultimodalModel, data: PairedData, *, n_samples: int = 10, seed: int = 0) -> dict[str, object]:
+    """The headline metrics on one split, JSON-ready.
+
+    ``rmse`` is None for a model that cannot generate x_M; ``collapse`` holds only the curve
+    of the x_o-side latent against N(0, I) for a model without a posterior (M-x_o).
+    """
+    if model.has_posterior:
+        curves = collapse_curves(model, data)
+    else:
+        with evaluating(model), torch.no_grad():
+            mu_p, logvar_p = (torch.cat(parts) for parts in zip(*(
+                model.prior_params(data.batch(rows)[0]) for rows in _chunks(len(data), 4096))))
+        zeros = torch.zeros_like(mu_p)
+        curves = {"prior_vs_standard": collapse_curve(gaussian_kl(mu_p, logvar_p, zeros, zeros).cpu().numpy())}
     return {
         "accuracy": accuracy(model, data, n_samples=n_samples, seed=seed),
         "accuracy_prior_mean": accuracy(model, data, use_mean=True),
-        "rmse": imputation_rmse(model, data),
+        "rmse": imputation_rmse(model, data) if model.can_generate else None,
         "collapse_epsilons": COLLAPSE_EPSILONS.tolist(),
         "collapse": {name: curve.tolist() for name, curve in curves.items()},
         "n_pairs": len(data),
     }
+
+
+@torch.no_grad()
+def x_o_latent_means(model: MultimodalModel, data: PairedData, batch_size: int = 4096) -> torch.Tensor:
+    """The mean of z given x_o alone for every pair (N, z_dim), on the data's device."""
+    with evaluating(model):
+        return torch.cat([model.prior_params(data.batch(rows)[0])[0] for rows in _chunks(len(data), batch_size)])
+
+
+def linear_probe_accuracy(model: MultimodalModel, train: PairedData, test: PairedData, *,
+                          max_train: int = 10_000, l2: float = 1e-4, max_iter: int = 200, seed: int = 0) -> float:
+    """Accuracy of a linear (multinomial logistic) classifier on the mean of z given x_o.
+
+    MMVAE's protocol (Shi et al. 2019, "latent accuracy"): the probe is fitted on the latent
+    means of at most ``max_train`` training pairs (a seeded subset), standardised with the
+    training statistics, by L-BFGS with an L2 penalty ``l2``; it is scored on ``test``. It never
+    sees the test split while fitting.
+    """
+    if len(train) < 2:
+        raise ValueError(f"the probe needs at least two training pairs; got {len(train)}.")
+    generator = torch.Generator().manual_seed(seed)
+    rows = torch.randperm(len(train), generator=generator)[:max_train].to(train.device)
+    features = x_o_latent_means(model, train).float()[rows]
+    labels = train.y[rows]
+    mean, std = features.mean(0), features.std(0).clamp_min(1e-6)
+    features = (features - mean) / std
+    torch.manual_seed(seed)
+    probe = torch.nn.Linear(features.shape[1], model.n_classes).to(features.device)
+    optimizer = torch.optim.LBFGS(probe.parameters(), max_iter=max_iter, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(probe(features), labels) + l2 * probe.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        test_features = (x_o_latent_means(model, test).float() - mean) / std
+        return float((probe(test_features).argmax(1) == test.y).float().mean())

@@ -19,7 +19,97 @@ from .nets import BernoulliDecoder, DeconvDecoder, GaussianDecoder, GaussianMLP,
 from .validation import check_labels, check_matrix, check_positive_int
 
 
-class CMMD(nn.Module):
+class MultimodalModel(nn.Module):
+    """What CMMD and the baselines share: sizes, input checks, the decoder of x_M, and test-time use.
+
+    A subclass defines ``objective`` (returns :class:`ObjectiveTerms`), ``prior_params(x_o)``
+    (the latent distribution given x_o alone, which feeds the classifier at test time),
+    ``posterior(x_o, x_M, y)`` (the latent distribution that sees x_M, for the collapse curves)
+    and, when it can generate x_M, ``decode(x_o, z)`` with ``self.decoder`` set.
+    """
+
+    can_generate = True  # False for models without a decoder of x_M (M-x_o)
+    has_posterior = True  # False for models whose latent never sees x_M (M-x_o)
+
+    def __init__(self, x_o_dim: int, x_m_dim: int, n_classes: int, config: ModelConfig | None,
+                 x_m_shapes: Sequence[tuple[int, ...]] | None):
+        super().__init__()
+        config = config or ModelConfig()
+        config.validate()
+        for name, value in (("x_o_dim", x_o_dim), ("x_m_dim", x_m_dim), ("n_classes", n_classes)):
+            check_positive_int(name, value)
+        if n_classes < 2:
+            raise ValueError(f"n_classes={n_classes} must be at least 2.")
+        self.x_o_dim, self.x_m_dim, self.n_classes, self.config = x_o_dim, x_m_dim, n_classes, config
+        self.x_m_shapes = [tuple(s) for s in x_m_shapes] if x_m_shapes else None
+
+    def make_decoder(self, in_dim: int, out_dim: int, kind: str | None = None,
+                     shapes: Sequence[tuple[int, ...]] | None = None) -> nn.Module:
+        """A decoder of ``kind`` (default ``config.decoder``) from ``in_dim`` inputs to ``out_dim`` pixels."""
+        config, kind = self.config, kind or self.config.decoder
+        if kind == "gaussian":
+            return GaussianDecoder(in_dim, config.decoder_hidden, out_dim, config.dropout,
+                                   config.decoder_logvar_min, config.decoder_logvar_max)
+        if kind == "bernoulli":
+            return BernoulliDecoder(in_dim, config.decoder_hidden, out_dim, config.dropout)
+        if not shapes:
+            raise ValueError("decoder='deconv' needs x_m_shapes, the (C, H, W) of each missing image.")
+        if sum(int(torch.tensor(s).prod()) for s in shapes) != out_dim:
+            raise ValueError(f"x_m_shapes {list(shapes)} do not add up to x_m_dim={out_dim}.")
+        return DeconvDecoder(in_dim, shapes)
+
+    def check_inputs(self, x_o: torch.Tensor, x_m: torch.Tensor | None = None, y: torch.Tensor | None = None) -> None:
+        """ValueError naming the argument when a shape, dtype or value is wrong."""
+        check_matrix("x_o", x_o, n_cols=self.x_o_dim)
+        if x_m is not None:
+            check_matrix("x_m", x_m, n_cols=self.x_m_dim, n_rows=x_o.shape[0])
+        if y is not None:
+            check_labels("y", y, self.n_classes, n_rows=x_o.shape[0])
+
+    def _need_generator(self) -> None:
+        if not self.can_generate:
+            raise NotImplementedError(f"{type(self).__name__} has no decoder of x_M, so it cannot impute or "
+                                      "generate; use CMMD, VCCA, MVAE or MMVAE.")
+
+    # --- test time: only x_o ------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_proba(self, x_o: torch.Tensor, n_samples: int = 10, *, use_mean: bool = False,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """p(y | x_o) = E_{p(z|x_o)}[p(y|z)], averaged over ``n_samples`` samples of z (B, n_classes).
+
+        ``z`` comes from :meth:`prior_params`. ``use_mean=True`` feeds its mean instead (the
+        reference code's test protocol).
+        """
+        mu_p, logvar_p = self.prior_params(x_o)
+        if use_mean:
+            return F.softmax(self.classifier(mu_p), dim=-1)
+        probs = torch.zeros(x_o.shape[0], self.n_classes, device=x_o.device)
+        for _ in range(n_samples):
+            noise = torch.randn(mu_p.shape, device=mu_p.device, generator=generator)
+            probs += F.softmax(self.classifier(mu_p + torch.exp(0.5 * logvar_p) * noise), dim=-1)
+        return probs / n_samples
+
+    @torch.no_grad()
+    def impute(self, x_o: torch.Tensor) -> torch.Tensor:
+        """The mean of p(x_M | x_o, z) at the mean of z given x_o (B, x_m_dim)."""
+        self._need_generator()
+        mu_p, _ = self.prior_params(x_o)
+        return self.decoder.mean(self.decode(x_o, mu_p))
+
+    @torch.no_grad()
+    def generate(self, x_o: torch.Tensor, n_samples: int = 1, *,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """Decoder means for z drawn given x_o alone: (n_samples, B, x_m_dim)."""
+        self._need_generator()
+        mu_p, logvar_p = self.prior_params(x_o)
+        outputs = []
+        for _ in range(n_samples):
+            z = mu_p + torch.exp(0.5 * logvar_p) * torch.randn(mu_p.shape, device=mu_p.device, generator=generator)
+            outputs.append(self.decoder.mean(self.decode(x_o, z)))
+        return torch.stack(outputs)
+
+
+class CMMD(MultimodalModel):
     """Conditional multimodal discriminative model.
 
     Args:
@@ -31,29 +121,11 @@ class CMMD(nn.Module):
 
     def __init__(self, x_o_dim: int, x_m_dim: int, n_classes: int, config: ModelConfig | None = None,
                  x_m_shapes: Sequence[tuple[int, ...]] | None = None):
-        super().__init__()
-        config = config or ModelConfig()
-        config.validate()
-        for name, value in (("x_o_dim", x_o_dim), ("x_m_dim", x_m_dim), ("n_classes", n_classes)):
-            check_positive_int(name, value)
-        if n_classes < 2:
-            raise ValueError(f"n_classes={n_classes} must be at least 2.")
-        self.x_o_dim, self.x_m_dim, self.n_classes, self.config = x_o_dim, x_m_dim, n_classes, config
-        drop = config.dropout
+        super().__init__(x_o_dim, x_m_dim, n_classes, config, x_m_shapes)
+        config, drop = self.config, self.config.dropout
         self.encoder = GaussianMLP(x_o_dim + x_m_dim + n_classes, config.encoder_hidden, config.z_dim, drop)
         self.prior = GaussianMLP(x_o_dim, config.prior_hidden, config.z_dim, drop)
-        decoder_in = config.z_dim + x_o_dim
-        if config.decoder == "gaussian":
-            self.decoder = GaussianDecoder(decoder_in, config.decoder_hidden, x_m_dim, drop,
-                                           config.decoder_logvar_min, config.decoder_logvar_max)
-        elif config.decoder == "bernoulli":
-            self.decoder = BernoulliDecoder(decoder_in, config.decoder_hidden, x_m_dim, drop)
-        else:
-            if not x_m_shapes:
-                raise ValueError("decoder='deconv' needs x_m_shapes, the (C, H, W) of each missing image.")
-            if sum(int(torch.tensor(s).prod()) for s in x_m_shapes) != x_m_dim:
-                raise ValueError(f"x_m_shapes {list(x_m_shapes)} do not add up to x_m_dim={x_m_dim}.")
-            self.decoder = DeconvDecoder(decoder_in, x_m_shapes)
+        self.decoder = self.make_decoder(config.z_dim + x_o_dim, x_m_dim, shapes=x_m_shapes)
         self.classifier = mlp(config.z_dim, config.classifier_hidden, n_classes, drop)
         initialise(self, config.init_std)
 
@@ -108,45 +180,3 @@ class CMMD(nn.Module):
         ce_scale = float(len(y)) if objective.ce_reduction == "sum" else 1.0
         return combine_terms(nll_x_m, nll_y, kl, mmd_value, omega=objective.omega, lam=objective.lam,
                              alpha=objective.alpha, ce_scale=ce_scale)
-
-    def check_inputs(self, x_o: torch.Tensor, x_m: torch.Tensor | None = None, y: torch.Tensor | None = None) -> None:
-        """ValueError naming the argument when a shape, dtype or value is wrong."""
-        check_matrix("x_o", x_o, n_cols=self.x_o_dim)
-        if x_m is not None:
-            check_matrix("x_m", x_m, n_cols=self.x_m_dim, n_rows=x_o.shape[0])
-        if y is not None:
-            check_labels("y", y, self.n_classes, n_rows=x_o.shape[0])
-
-    # --- test time: only x_o ------------------------------------------------------------------
-    @torch.no_grad()
-    def predict_proba(self, x_o: torch.Tensor, n_samples: int = 10, *, use_mean: bool = False,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
-        """p(y | x_o) = E_{p(z|x_o)}[p(y|z)], averaged over ``n_samples`` prior samples (B, n_classes).
-
-        ``use_mean=True`` feeds the prior mean instead (the reference code's test protocol).
-        """
-        mu_p, logvar_p = self.prior_params(x_o)
-        if use_mean:
-            return F.softmax(self.classifier(mu_p), dim=-1)
-        probs = torch.zeros(x_o.shape[0], self.n_classes, device=x_o.device)
-        for _ in range(n_samples):
-            noise = torch.randn(mu_p.shape, device=mu_p.device, generator=generator)
-            probs += F.softmax(self.classifier(mu_p + torch.exp(0.5 * logvar_p) * noise), dim=-1)
-        return probs / n_samples
-
-    @torch.no_grad()
-    def impute(self, x_o: torch.Tensor) -> torch.Tensor:
-        """The mean of p(x_M | x_o, z) at the prior mean z = mu_p(x_o) (B, x_m_dim)."""
-        mu_p, _ = self.prior_params(x_o)
-        return self.decoder.mean(self.decode(x_o, mu_p))
-
-    @torch.no_grad()
-    def generate(self, x_o: torch.Tensor, n_samples: int = 1, *,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decoder means for z ~ p(z | x_o): (n_samples, B, x_m_dim). Shows what the prior has learned."""
-        mu_p, logvar_p = self.prior_params(x_o)
-        outputs = []
-        for _ in range(n_samples):
-            z = mu_p + torch.exp(0.5 * logvar_p) * torch.randn(mu_p.shape, device=mu_p.device, generator=generator)
-            outputs.append(self.decoder.mean(self.decode(x_o, z)))
-        return torch.stack(outputs)

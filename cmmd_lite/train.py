@@ -22,7 +22,8 @@ from . import paths
 from .config import Config, ObjectiveConfig
 from .data.paired import PairedData, PairedSplits, load_paired
 from .evaluate import accuracy
-from .model import CMMD
+from .baselines import model_class
+from .model import MultimodalModel
 from .utils import choose_device, seed_everything
 
 TERMS = ("loss", "nll_x_m", "nll_y", "kl", "mmd")
@@ -41,7 +42,7 @@ class CheckpointError(ValueError):
 class TrainResult:
     """What :func:`train_or_load` returns."""
 
-    model: CMMD
+    model: MultimodalModel  # CMMD or a baseline (config.model.model_type)
     config: Config
     history: dict[str, Any]
     data: PairedSplits
@@ -49,9 +50,11 @@ class TrainResult:
     loaded: bool  # True when an existing checkpoint was reused
 
 
-def build_model(config: Config, data: PairedData) -> CMMD:
-    """A fresh CMMD sized for ``data`` (input sizes come from the data, the rest from the config)."""
-    return CMMD(data.x_o_dim, data.x_m_dim, data.n_classes, config.model, x_m_shapes=data.x_m_shapes)
+def build_model(config: Config, data: PairedData) -> MultimodalModel:
+    """A fresh model of ``config.model.model_type`` (CMMD or a baseline) sized for ``data``
+    (input sizes come from the data, the rest from the config)."""
+    return model_class(config.model.model_type)(data.x_o_dim, data.x_m_dim, data.n_classes, config.model,
+                                                 x_m_shapes=data.x_m_shapes)
 
 
 def data_signature(data: PairedSplits) -> dict[str, Any]:
@@ -64,9 +67,11 @@ def data_signature(data: PairedSplits) -> dict[str, Any]:
 
 
 def checkpoint_dir_for(config: Config, root: Path | None = None) -> Path:
-    """``<cache>/checkpoints/<name>-<profile>-<fingerprint>``: one folder per distinct config."""
+    """``<cache>/checkpoints/<name>[-<model_type>]-<profile>-<fingerprint>``: one folder per distinct config."""
     root = Path(root) if root is not None else paths.cache_dir("checkpoints")
-    return root / f"{config.name}-{config.profile}-{config.fingerprint()}"
+    model_type = config.model.model_type
+    label = config.name if model_type == "cmmd" else f"{config.name}-{model_type}"
+    return root / f"{label}-{config.profile}-{config.fingerprint()}"
 
 
 # --- files --------------------------------------------------------------------------------
@@ -110,7 +115,7 @@ def _check_matches(folder: Path, config: Config | None, signature: dict[str, Any
 
 
 def load_checkpoint(folder: Path | str, config: Config | None = None, data: PairedSplits | None = None,
-                    device: str | torch.device | None = None) -> tuple[CMMD, Config, dict[str, Any]]:
+                    device: str | torch.device | None = None) -> tuple[MultimodalModel, Config, dict[str, Any]]:
     """(model with the best validation weights, its config, its history) from a checkpoint folder.
 
     Passing ``config`` and/or ``data`` checks that the checkpoint was trained with exactly them.
@@ -120,8 +125,9 @@ def load_checkpoint(folder: Path | str, config: Config | None = None, data: Pair
         raise CheckpointError(f"{folder} holds no finished checkpoint (config.json and best.pt are needed).")
     stored_config = _check_matches(folder, config, data_signature(data) if data is not None else None)
     stored_data = _read_json(folder / "config.json")["data"]
-    model = CMMD(stored_data["x_o_dim"], stored_data["x_m_dim"], stored_data["n_classes"], stored_config.model,
-                 x_m_shapes=[tuple(s) for s in stored_data["x_m_shapes"]]).to(device)
+    model = model_class(stored_config.model.model_type)(
+        stored_data["x_o_dim"], stored_data["x_m_dim"], stored_data["n_classes"], stored_config.model,
+        x_m_shapes=[tuple(s) for s in stored_data["x_m_shapes"]]).to(device)
     state = _load_tensors(folder / "best.pt", device)
     try:
         model.load_state_dict(state)
@@ -132,8 +138,8 @@ def load_checkpoint(folder: Path | str, config: Config | None = None, data: Pair
 
 # --- the training loop ----------------------------------------------------------------------
 
-def fit(model: CMMD, data: PairedSplits, config: Config, *, checkpoint_dir: Path | None = None,
-        progress: bool = True, on_epoch: Callable[[dict[str, Any], CMMD], None] | None = None) -> dict[str, Any]:
+def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoint_dir: Path | None = None,
+        progress: bool = True, on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None) -> dict[str, Any]:
     """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch.
 
     Batches are sliced from tensors already on the model's device, in an order drawn from a
@@ -216,7 +222,7 @@ def fit(model: CMMD, data: PairedSplits, config: Config, *, checkpoint_dir: Path
     return history
 
 
-def _resume_state(model: CMMD, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
+def _resume_state(model: MultimodalModel, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
                   device: torch.device) -> dict[str, Any]:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
              "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state()}
@@ -225,7 +231,7 @@ def _resume_state(model: CMMD, optimizer: torch.optim.Optimizer, shuffle: torch.
     return state
 
 
-def train_epoch(model: CMMD, optimizer: torch.optim.Optimizer, train: PairedData, objective: ObjectiveConfig,
+def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train: PairedData, objective: ObjectiveConfig,
                 batch_size: int, shuffle: torch.Generator, *, epoch: int = 1,
                 report: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
     """One pass over ``train`` in an order drawn from ``shuffle``; the mean of each term of Eq. 5.
@@ -263,7 +269,7 @@ def train_epoch(model: CMMD, optimizer: torch.optim.Optimizer, train: PairedData
 
 def train_or_load(config: Config, *, data: PairedSplits | None = None, device: str | torch.device | None = None,
                   checkpoint_root: Path | str | None = None, retrain: bool = False, progress: bool = True,
-                  on_epoch: Callable[[dict[str, Any], CMMD], None] | None = None) -> TrainResult:
+                  on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None) -> TrainResult:
     """Reuse the finished checkpoint trained with exactly this config and data, else train (resuming
     an interrupted run) and save one. ``data`` defaults to ``load_paired(config.data)``."""
     config.validate()
