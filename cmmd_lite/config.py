@@ -48,6 +48,10 @@ class DataConfig:
     pairing_multiplier: int = 20
     # "auto": real SVHN if it can be found or downloaded, else the labelled synthetic stand-in.
     svhn_source: str = "auto"
+    # "fixed": pixels / 255 for every split. "per_split_minmax": the reference code's MinMaxScaler,
+    # fitted separately on each split (train, validation, test), so a pixel value maps to
+    # different inputs in training and at test time.
+    scaling: str = "fixed"
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
@@ -57,6 +61,7 @@ class DataConfig:
                 check_positive_int(name, getattr(self, name))
         check_positive_int("pairing_multiplier", self.pairing_multiplier)
         check_choice("svhn_source", self.svhn_source, ("auto", "real", "standin"))
+        check_choice("scaling", self.scaling, ("fixed", "per_split_minmax"))
 
 
 @dataclass(frozen=True)

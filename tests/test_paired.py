@@ -168,3 +168,36 @@ def test_mnist3_roles(real_mnist, monkeypatch):
     assert two.train.missing == ("svhn",) and two.train.x_o_dim == 2 * 784
     with pytest.raises(ValueError, match="proper subset"):
         load_paired(DataConfig(dataset="mnist3", observed=("mnist", "mnist_rotated", "svhn")))
+
+
+def test_per_split_min_max_fits_each_split_on_its_own_pairs():
+    """The reference code's scaling: each split is min-max scaled with its own statistics."""
+    rng = np.random.default_rng(0)
+    n = 400
+    x_o = rng.uniform(0.2, 0.6, size=(n, 3)).astype(np.float32)
+    x_o[:, 2] = 0.5  # a constant feature keeps scale 1 (MinMaxScaler), only shifted by its min
+    x_m = rng.uniform(0.0, 1.0, size=(n, 2)).astype(np.float32)
+    splits = paired_from_arrays(x_o, x_m, rng.integers(0, 2, n), seed=0)
+    for split in (splits.train, splits.test):
+        scaled = split.fit_min_max()
+        raw_o, scaled_o = split.batch()[0], scaled.batch()[0]
+        torch.testing.assert_close(scaled_o[:, :2].amin(0), torch.zeros(2))
+        torch.testing.assert_close(scaled_o[:, :2].amax(0), torch.ones(2))
+        torch.testing.assert_close(scaled_o[:, 2], torch.zeros(len(split)))
+        # the same affine map for every pair of the split, fitted on that split only
+        low, high = raw_o[:, 0].min(), raw_o[:, 0].max()
+        torch.testing.assert_close(scaled_o[:, 0], (raw_o[:, 0] - low) / (high - low))
+        assert scaled.subset(slice(0, 5)).feature_ranges is scaled.feature_ranges
+    train_low = splits.train.fit_min_max().feature_ranges["x_o"][0]
+    test_low = splits.test.fit_min_max().feature_ranges["x_o"][0]
+    assert not torch.equal(train_low, test_low)  # different statistics: the train/test shift
+
+
+def test_scaling_switch_reaches_the_data_and_the_fingerprint():
+    from cmmd_lite import get_config
+
+    fixed = get_config("mnist2", "smoke")
+    per_split = get_config("mnist2", "smoke", scaling="per_split_minmax")
+    assert fixed.fingerprint() != per_split.fingerprint()
+    with pytest.raises(ValueError, match="scaling"):
+        get_config("mnist2", "smoke", scaling="zscore")

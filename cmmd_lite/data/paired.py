@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -50,6 +50,9 @@ class PairedData:
     missing: tuple[str, ...]
     n_classes: int = 10
     standin: frozenset[str] = field(default_factory=frozenset)  # modalities replaced by a stand-in
+    # modality -> (min, max) per feature, each (*shape), in [0, 1] units: min-max scaling fitted on
+    # this split (DataConfig.scaling="per_split_minmax", the reference code's); None: x / 255 only.
+    feature_ranges: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __post_init__(self) -> None:
         self.observed, self.missing = tuple(self.observed), tuple(self.missing)
@@ -103,7 +106,13 @@ class PairedData:
         """Float tensor (B, *shape) of one modality for the given pair rows (all when None)."""
         index = self.index[name] if rows is None else self.index[name][rows]
         values = self.sources[name][index]
-        return values.float().div_(255.0) if values.dtype == torch.uint8 else values.float()
+        values = values.float().div_(255.0) if values.dtype == torch.uint8 else values.float()
+        if self.feature_ranges is not None:
+            low, high = self.feature_ranges[name]
+            span = high - low
+            # sklearn's MinMaxScaler leaves a constant feature's scale at 1
+            values = (values - low) / torch.where(span > 0, span, torch.ones_like(span))
+        return values
 
     def batch(self, rows: torch.Tensor | slice | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(x_o (B, x_o_dim), x_m (B, x_m_dim), y (B,)) for the given pair rows."""
@@ -125,18 +134,33 @@ class PairedData:
     # --- copies -----------------------------------------------------------------------------
     def to(self, device: torch.device | str) -> "PairedData":
         move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
+        ranges = (None if self.feature_ranges is None else
+                  {k: (lo.to(device), hi.to(device)) for k, (lo, hi) in self.feature_ranges.items()})
         return PairedData(move(self.sources), move(self.index), self.y.to(device), self.observed,
-                          self.missing, self.n_classes, self.standin)
+                          self.missing, self.n_classes, self.standin, ranges)
 
     def subset(self, rows: torch.Tensor | slice) -> "PairedData":
         """The pairs at ``rows`` (shares the base tensors)."""
         return PairedData(self.sources, {k: v[rows] for k, v in self.index.items()}, self.y[rows],
-                          self.observed, self.missing, self.n_classes, self.standin)
+                          self.observed, self.missing, self.n_classes, self.standin, self.feature_ranges)
 
     def with_roles(self, observed: Sequence[str], missing: Sequence[str]) -> "PairedData":
         """The same pairs with other modalities observed / missing."""
         return PairedData(self.sources, self.index, self.y, tuple(observed), tuple(missing),
-                          self.n_classes, self.standin)
+                          self.n_classes, self.standin, self.feature_ranges)
+
+    def fit_min_max(self, chunk: int = 8192) -> "PairedData":
+        """A copy scaled by per-feature min-max fitted on this split's own pairs (the reference
+        code fits one MinMaxScaler on the training pairs and another on the test pairs)."""
+        unscaled = replace(self, feature_ranges=None)
+        ranges = {}
+        for name in self.observed + self.missing:
+            rows = torch.unique(self.index[name])  # min/max over pairs = over the base rows they use
+            parts = [unscaled.sources[name][rows[i:i + chunk]].float() for i in range(0, len(rows), chunk)]
+            scale = 255.0 if unscaled.sources[name].dtype == torch.uint8 else 1.0
+            ranges[name] = (torch.stack([p.amin(0) for p in parts]).amin(0) / scale,
+                            torch.stack([p.amax(0) for p in parts]).amax(0) / scale)
+        return replace(self, feature_ranges=ranges)
 
 
 @dataclass
@@ -417,6 +441,8 @@ def paired_from_arrays(x_o: np.ndarray, x_m: np.ndarray, y: np.ndarray, *, n_cla
 def _finish(splits: dict[str, PairedData], cfg: DataConfig, name: str) -> PairedSplits:
     caps = {"train": cfg.max_train, "val": cfg.max_val, "test": cfg.max_test}
     capped = {split: _cap(data, caps[split], cfg.data_seed, split) for split, data in splits.items()}
+    if cfg.scaling == "per_split_minmax":
+        capped = {split: data.fit_min_max() for split, data in capped.items()}
     result = PairedSplits(capped["train"], capped["val"], capped["test"], name)
     if result.uses_standin:
         name = f"{name} [x_M uses the {STANDIN_LABEL}]"
