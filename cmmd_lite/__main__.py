@@ -1,8 +1,9 @@
-"""Command line: ``python -m cmmd_lite {train,evaluate,configs} ...``.
+"""Command line: ``python -m cmmd_lite {train,evaluate,configs,reproduce} ...``.
 
 Every config field is a flag (``--omega 0.1 --epochs 5 --encoder-hidden 400,400``); the named
 config (``--config``) and the profile (``--profile``, default ``$CMMD_PROFILE`` or ``laptop``)
-give the starting values.
+give the starting values. ``reproduce NAME`` runs one of the paper's tables or figures
+(:mod:`cmmd_lite.reproduce`) and writes JSON and Markdown beside the paper's numbers.
 """
 from __future__ import annotations
 
@@ -59,6 +60,42 @@ def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
         print(f"  collapsed fraction of z dims, {name}: {points}")
 
 
+def _add_reproduce_parser(commands: argparse._SubParsersAction) -> None:
+    from .reproduce import DEFAULT_OUT, EXPERIMENTS, MODEL_KEYS
+
+    sub = commands.add_parser(
+        "reproduce", help="run one of the paper's tables or figures and write JSON + Markdown",
+        description="Experiments: " + "; ".join(f"{e.name}: {e.title}" for e in EXPERIMENTS.values()))
+    sub.add_argument("name", metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}")
+    sub.add_argument("--profile", default=None, choices=PROFILES,
+                     help="compute profile (default: $CMMD_PROFILE, else laptop)")
+    sub.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0); data_seed stays 0")
+    sub.add_argument("--models", default=None,
+                     help=f"comma-separated subset of the experiment's models ({', '.join(MODEL_KEYS)}); default all")
+    sub.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    sub.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                     help="a config field for every model (epochs=1), coherence_<setting> or a run option; repeatable")
+    sub.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    sub.add_argument("--progress", action="store_true", help="show a progress bar while training")
+
+
+def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .reproduce import reproduce
+
+    try:
+        seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    models = [part.strip() for part in args.models.split(",") if part.strip()] if args.models else None
+    try:
+        reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
+                  overrides=args.override, device=args.device, progress=args.progress)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m cmmd_lite", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,7 +109,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sub in (train_parser, evaluate_parser):
         sub.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     commands.add_parser("configs", help="list the named configs and their fields (laptop profile)")
+    _add_reproduce_parser(commands)
     args = parser.parse_args(argv)
+
+    if args.command == "reproduce":
+        return _reproduce(args, parser)
 
     if args.command == "configs":
         for name in config_names():

@@ -1,0 +1,157 @@
+"""`reproduce`: JSON + Markdown with the paper's numbers, stand-in flagged, CLI errors (tiny data, 1 epoch)."""
+import json
+
+import pytest
+import torch
+
+import cmmd_lite.reproduce as reproduce_module
+from cmmd_lite.__main__ import main
+from cmmd_lite.data.paired import PairedData, PairedSplits
+from cmmd_lite.data.svhn_standin import STANDIN_LABEL
+from cmmd_lite.reproduce import EXPERIMENTS, markdown, parse_overrides, reproduce
+
+SHAPES = {"mnist": (1, 28, 28), "mnist_rotated": (1, 28, 28), "mnist_noisy": (1, 28, 28), "svhn": (3, 32, 32)}
+ROLES = {"mnist2": (("mnist_rotated",), ("mnist_noisy",)), "mnist_svhn": (("mnist",), ("svhn",))}
+TINY = {"epochs": 1, "coherence_epochs": 1, "probe_max_train": 64, "tsne_points": 40}
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny networks: one thread (two OpenMP threads on a busy 2-core machine run 50x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_loader(config):
+    """Paired splits with the config's modalities and image shapes: class c brightens row band c."""
+    observed, missing = ROLES[config.dataset]
+    splits = {}
+    for offset, (split, n) in enumerate((("train", 96), ("val", 40), ("test", 60))):
+        g = torch.Generator().manual_seed(offset)
+        y = torch.arange(n) % 10
+        sources = {}
+        for name in observed + missing:
+            images = torch.randint(0, 60, (n, *SHAPES[name]), generator=g, dtype=torch.uint8)
+            for c in range(10):
+                images[y == c, :, 2 * c:2 * c + 3, :] = 230
+            sources[name] = images
+        standin = frozenset({"svhn"}) & set(sources)
+        splits[split] = PairedData(sources, {m: torch.arange(n) for m in sources}, y, observed, missing,
+                                   standin=frozenset(standin))
+    name = "tiny " + config.dataset + (f" [x_M uses the {STANDIN_LABEL}]" if "svhn" in missing else "")
+    return PairedSplits(splits["train"], splits["val"], splits["test"], name)
+
+
+def _run(name, tmp_path, **kwargs):
+    kwargs.setdefault("overrides", TINY)
+    return reproduce(name, "smoke", out=tmp_path, data_loader=tiny_loader, log=None, **kwargs)
+
+
+def test_table2_writes_json_and_markdown_with_the_paper_numbers(tmp_path):
+    payload = _run("table2", tmp_path, models=["m_xo", "cmmd"])
+    stored = json.loads((tmp_path / "table2-smoke.json").read_text())
+    text = (tmp_path / "table2-smoke.md").read_text()
+    assert stored["experiment"] == "table2" and stored["profile"] == "smoke" and stored["seeds"] == [0]
+    assert stored["svhn_standin"] is False and stored["overrides"]["epochs"] == 1
+    rows = {row["label"]: row for row in stored["rows"]}
+    assert [row["label"] for row in stored["rows"]] == ["M-x_o", "VCCA", "MVAE", "MMVAE IWAE", "CMMD"]
+    assert rows["CMMD"]["paper"] == 2.4 and rows["M-x_o"]["paper"] == 13.1 and rows["MMVAE IWAE"]["paper"] == 12.3
+    assert rows["VCCA"]["status"] == "not run" and "metrics" not in rows["VCCA"]
+    cmmd = rows["CMMD"]["per_seed"][0]
+    assert cmmd["error_percent"] == pytest.approx(100 * (1 - cmmd["accuracy"]))
+    assert cmmd["epochs_run"] == 1 and cmmd["config"]["train"]["seed"] == 0
+    assert rows["M-x_o"]["per_seed"][0]["config"]["model"]["model_type"] == "m_xo"
+    assert stored["machine"]["torch"] == torch.__version__ and stored["machine"]["torch_threads"] == 1
+    assert rows["CMMD"]["wall_seconds"] > 0
+    for number in ("13.1", "3.0", "6.0", "12.3", "2.4"):
+        assert f"| {number} (" in text
+    assert text.count("not run") >= 3 and "profile `smoke`" in text and "usable cores" in text
+    assert markdown(stored) == text  # the Markdown is a function of the JSON
+    assert payload["files"] == [str(tmp_path / "table2-smoke.json"), str(tmp_path / "table2-smoke.md")]
+
+
+def test_table3_flags_the_standin_and_scores_probe_and_coherence(tmp_path):
+    _run("table3", tmp_path, models=["m_xo", "cmmd"])
+    stored = json.loads((tmp_path / "table3-smoke.json").read_text())
+    text = (tmp_path / "table3-smoke.md").read_text()
+    assert stored["svhn_standin"] is True and "NOT SVHN" in stored["svhn_note"]
+    assert STANDIN_LABEL in text.splitlines()[0]  # in the table's title
+    rows = {row["key"]: row for row in stored["rows"]}
+    cmmd = rows["cmmd"]["metrics"]
+    for key in ("accuracy_percent", "probe_accuracy_percent", "coherence_percent", "coherence_ceiling_percent"):
+        assert 0.0 <= cmmd[key]["mean"] <= 100.0
+    assert "coherence_percent" not in rows["m_xo"]["metrics"] and "n/a (no decoder)" in text
+    assert rows["cmmd"]["paper"] == 97.6 and rows["cmmd"]["paper_std"] == 0.08 and rows["mmvae"]["paper"] == 91.3
+    assert "97.6 ± 0.08" in text and "linear probe" in text
+    assert list(stored["coherence_classifiers"].values())[0]["settings"]["epochs"] == 1
+
+
+def test_seeds_give_mean_and_std_and_checkpoints_are_reused(tmp_path):
+    payload = _run("table2", tmp_path, models=["cmmd"], seeds=(0, 1))
+    row = next(r for r in payload["rows"] if r["key"] == "cmmd")
+    assert row["metrics"]["error_percent"]["n"] == 2 and row["metrics"]["error_percent"]["std"] is not None
+    assert [r["seed"] for r in row["per_seed"]] == [0, 1]
+    assert row["per_seed"][0]["config_fingerprint"] != row["per_seed"][1]["config_fingerprint"]
+    assert " ± " in (tmp_path / "table2-smoke.md").read_text()
+    again = _run("table2", tmp_path, models=["cmmd"], seeds=(0, 1))
+    row_again = next(r for r in again["rows"] if r["key"] == "cmmd")
+    assert all(r["loaded_checkpoint"] for r in row_again["per_seed"])
+    assert row_again["metrics"]["error_percent"]["values"] == row["metrics"]["error_percent"]["values"]
+
+
+def test_figures_write_png_and_json(tmp_path):
+    pytest.importorskip("sklearn")
+    fig2 = _run("fig2", tmp_path, models=["m_xo", "vcca", "cmmd"])
+    curves = fig2["figure"]["curves_mean_over_seeds"]
+    assert set(curves["CMMD"]) == {"prior_vs_standard", "posterior_vs_standard", "posterior_vs_prior"}
+    assert set(curves["M-x_o"]) == {"prior_vs_standard"} and len(curves["CMMD"]["prior_vs_standard"]) == 40
+    assert (tmp_path / "fig2-smoke.png").stat().st_size > 1000
+    f1 = _run("figF1", tmp_path, models=["cmmd"])
+    record = next(r for r in f1["rows"] if r["key"] == "cmmd")["per_seed"][0]
+    assert len(record["tsne"]["xy"]) == 40 and -1 <= record["tsne_silhouette"] <= 1
+    g1 = _run("figG1", tmp_path, models=["cmmd", "mvae"])
+    assert g1["svhn_standin"] and len(g1["figure"]["test_rows"]) == 10
+    assert (tmp_path / "figG1-smoke.png").is_file() and STANDIN_LABEL in (tmp_path / "figG1-smoke.md").read_text()
+
+
+def test_parse_overrides_types_and_errors():
+    parsed = parse_overrides(["encoder_hidden=16,16", "lr=0.01", "max_train=None", "coherence_epochs=2",
+                              "tsne_points=50"])
+    assert parsed == {"encoder_hidden": (16, 16), "lr": 0.01, "max_train": None, "coherence_epochs": 2,
+                      "tsne_points": 50}
+    with pytest.raises(ValueError, match="unknown override 'colour'.*epochs"):
+        parse_overrides(["colour=red"])
+    with pytest.raises(ValueError, match="key=value"):
+        parse_overrides(["epochs"])
+    with pytest.raises(ValueError, match="--models"):
+        parse_overrides(["model_type=vcca"])
+
+
+def test_cli_errors_list_the_choices(capsys, tmp_path):
+    assert main(["reproduce", "table9", "--profile", "smoke", "--out", str(tmp_path)]) == 2
+    assert "table2, table3, table4, fig2, figF1, figG1" in capsys.readouterr().err
+    assert main(["reproduce", "table2", "--profile", "smoke", "--models", "cmmd,dcca", "--out", str(tmp_path)]) == 2
+    assert "m_xo, vcca, mvae, mmvae, cmmd" in capsys.readouterr().err
+    assert main(["reproduce", "table4", "--profile", "smoke", "--models", "vcca", "--out", str(tmp_path)]) == 2
+    assert "choose from: cmmd" in capsys.readouterr().err
+    assert main(["reproduce", "table2", "--profile", "smoke", "--override", "nope=1", "--out", str(tmp_path)]) == 2
+    with pytest.raises(SystemExit):
+        main(["reproduce", "table2", "--seeds", "zero"])
+    assert not list(tmp_path.iterdir())  # nothing written on an error
+
+
+def test_cli_runs_an_experiment(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(reproduce_module, "load_paired", tiny_loader)
+    assert main(["reproduce", "table2", "--profile", "smoke", "--models", "m_xo",
+                 "--override", "epochs=1", "--out", str(tmp_path)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert json.loads((tmp_path / "table2-smoke.json").read_text())["command"].startswith(
+        "python -m cmmd_lite reproduce table2 --profile smoke --seeds 0 --models m_xo --override epochs=1")
+
+
+def test_every_experiment_names_its_models():
+    for experiment in EXPERIMENTS.values():
+        assert experiment.rows and all(row.key in ("m_xo", "vcca", "mvae", "mmvae", "cmmd") for row in experiment.rows)
+    assert [r.paper for r in EXPERIMENTS["table4"].rows] == [97.5, 98.9]
