@@ -10,6 +10,8 @@ so ``import cmmd_lite`` never needs them and never picks a backend or a renderer
 * :func:`widget_or_static` -- ipywidgets sliders in a live kernel, :func:`slider_figure` otherwise.
 * :func:`image_grid` -- paired images, one row per modality (stand-ins are labelled as such).
 * :func:`cmmd_diagram` -- the forward pass of paper Fig. 1 as a small graph (matplotlib).
+* :func:`collapse_panels_traces`, :func:`collapse_panels_layout` -- paper Fig. 2: collapse curves of
+  several models (CMMD and the baselines) in three panels, one per KL kind (plotly).
 """
 from __future__ import annotations
 
@@ -301,3 +303,85 @@ def cmmd_diagram():
     ax.plot([], [], "--", color="#1f77b4", label=r"$z \sim p(z \mid x_o)$: test")
     ax.legend(loc="lower right", fontsize=8, frameon=False, bbox_to_anchor=(1.02, -0.05))
     return fig
+
+
+# --- posterior collapse across models (paper Fig. 2) --------------------------------------------------
+
+# The three KL kinds of the paper's Fig. 2, in its panel order, named for any model: "z | x_o" is the
+# latent given x_o alone (``model.prior_params``), "z | x_M" the latent that sees x_M (``model.posterior``).
+FIG2_KINDS = ("prior_vs_standard", "posterior_vs_standard", "posterior_vs_prior")
+FIG2_TITLES = {
+    "prior_vs_standard": "KL[z|x_o || N(0, I)]",
+    "posterior_vs_standard": "KL[z|x_M || N(0, I)]",
+    "posterior_vs_prior": "KL[z|x_M || z|x_o]",
+}
+MODEL_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
+
+
+def collapse_panels_layout(kinds: Sequence[str] = FIG2_KINDS, *, height: int = 420,
+                           gap: float = 0.07) -> dict[str, Any]:
+    """A plotly layout with one panel per KL kind side by side (axes x/y, x2/y2, ...), for
+    :func:`collapse_panels_traces`; panel titles are annotations, shared y range [0, 1]."""
+    n = len(kinds)
+    if n == 0:
+        raise ValueError("collapse_panels_layout needs at least one KL kind.")
+    if not 0.0 <= gap < 1.0 / max(n - 1, 1):
+        raise ValueError(f"gap={gap} leaves no room for {n} panels.")
+    width = (1.0 - gap * (n - 1)) / n
+    layout: dict[str, Any] = {"height": height, "legend": {"orientation": "h", "y": -0.22},
+                              "margin": {"t": 70, "b": 10}, "annotations": []}
+    for i, kind in enumerate(kinds):
+        suffix = "" if i == 0 else str(i + 1)
+        start = i * (width + gap)
+        layout[f"xaxis{suffix}"] = {"domain": [start, start + width], "anchor": f"y{suffix}",
+                                    "title": "epsilon (nats)"}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "range": [-0.02, 1.02],
+                                    "title": "fraction collapsed" if i == 0 else None}
+        layout["annotations"].append({"text": FIG2_TITLES.get(kind, kind), "x": start + width / 2, "y": 1.0,
+                                      "xref": "paper", "yref": "paper", "xanchor": "center",
+                                      "yanchor": "bottom", "showarrow": False, "font": {"size": 12}})
+    return layout
+
+
+def collapse_panels_traces(curves_by_model: Mapping[str, Mapping[str, Sequence[float]]],
+                           epsilons: Sequence[float] = COLLAPSE_EPSILONS, *, highlight: str | None = None,
+                           kinds: Sequence[str] = FIG2_KINDS) -> list[Any]:
+    """Fig. 2 style collapse curves: for each KL kind (a panel) one line per model.
+
+    Args:
+        curves_by_model: model name -> its curves (``evaluate(...)["collapse"]`` or
+            :func:`cmmd_lite.collapse_curves`). A model without some kind (M-x_o has only
+            ``prior_vs_standard``) gets an empty trace there, so every call with the same models
+            returns the same number of traces, as :func:`slider_figure` needs.
+        epsilons: the x values of the curves.
+        highlight: a model drawn thick and in colour, the others thin and grey (for an explorer
+            over models); None draws every model in its colour.
+        kinds: the panels, in order (default: the paper's three).
+
+    Returns plotly Scatter traces, ``len(curves_by_model) * len(kinds)`` of them, model by model;
+    panel i uses axes ``x{i+1}``/``y{i+1}`` of :func:`collapse_panels_layout`. Each model is one
+    legend group, shown once.
+    """
+    import plotly.graph_objects as go
+
+    if not curves_by_model:
+        raise ValueError("collapse_panels_traces needs the curves of at least one model.")
+    if highlight is not None and highlight not in curves_by_model:
+        raise ValueError(f"highlight={highlight!r} is not one of the models {list(curves_by_model)}.")
+    x = [float(e) for e in epsilons]
+    traces = []
+    for m, (model, curves) in enumerate(curves_by_model.items()):
+        colour = MODEL_COLOURS[m % len(MODEL_COLOURS)]
+        faint = highlight is not None and model != highlight
+        line = {"color": "#c7c7c7" if faint else colour, "width": 1.2 if faint else 3.0}
+        for i, kind in enumerate(kinds):
+            curve = curves.get(kind)
+            if curve is not None and len(curve) != len(x):
+                raise ValueError(f"the {kind!r} curve of {model!r} has {len(curve)} points, epsilons {len(x)}.")
+            suffix = "" if i == 0 else str(i + 1)
+            traces.append(go.Scatter(
+                x=x if curve is not None else [], y=[float(v) for v in curve] if curve is not None else [],
+                mode="lines", line=line, name=model, legendgroup=model, showlegend=(i == 0),
+                opacity=0.9 if faint else 1.0, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+                hovertemplate=f"{model}<br>epsilon %{{x:.2f}}: %{{y:.2f}}<extra>{FIG2_TITLES.get(kind, kind)}</extra>"))
+    return traces
