@@ -7,11 +7,15 @@ modality labels the generated images; coherence is the fraction labelled with th
 Its ceiling is the same classifier's accuracy on the real x_M of the same pairs
 (:func:`classifier_accuracy`); chance is 1 / n_classes.
 
-The classifier (:class:`ModalityClassifier`) is a **multilayer perceptron on the flattened
-image** (ReLU hidden layers with dropout, softmax output), not a CNN: it is small, fast on a
-CPU, and plenty for MNIST. It is trained with Adam on the images of one modality in the
-**training** split only (each distinct image once), keeping the weights of the epoch with the
-best accuracy on the **validation** split's images; the test split is never seen while fitting.
+The classifier (:class:`ModalityClassifier`) standardises each image (its pixels to mean 0,
+standard deviation 1) and is, by default (``arch="auto"``), a **multilayer perceptron on the
+flattened image** (ReLU hidden layers with dropout) for one-channel images (MNIST and its
+variants), and a **small CNN** (two 5x5 stride-2 convolutions with 32 and 64 channels, then the
+same MLP head) for colour images (SVHN): on the SVHN stand-in an MLP reached 86 % validation
+accuracy where the CNN reached 95 % (10,000 images, 3 epochs), and without the standardisation
+the MLP reached 27 %. It is trained with Adam on the images of one modality in the **training**
+split only (each distinct image once), keeping the weights of the epoch with the best accuracy
+on the **validation** split's images; the test split is never seen while fitting.
 Training is seeded and the result cached on disk (``<cache>/coherence``) under a key made of
 the dataset name, the modality, a fingerprint of the training and validation images and
 labels, and every classifier setting (:class:`ClassifierSettings`, which a compute profile
@@ -46,8 +50,9 @@ from .data.paired import PairedData, PairedSplits
 from .evaluate import generate_missing
 from .validation import check_choice, check_positive_int, check_range
 
-CACHE_FORMAT = 1  # bump when the file layout or the training procedure changes
+CACHE_FORMAT = 2  # bump when the file layout or the training procedure changes
 AVERAGES = ("micro", "macro")
+ARCHS = ("auto", "mlp", "cnn")
 
 
 class CoherenceCacheError(ValueError):
@@ -58,8 +63,11 @@ class CoherenceCacheError(ValueError):
 class ClassifierSettings:
     """How a modality classifier is built and trained (all part of its cache key)."""
 
+    # "mlp", "cnn" (images (C, H, W) only), or "auto": the CNN for colour images, else the MLP.
+    arch: str = "auto"
     hidden: tuple[int, ...] = (512,)
     dropout: float = 0.2
+    standardize: bool = True  # each image to mean 0, standard deviation 1 over its pixels
     epochs: int = 10
     batch_size: int = 128
     lr: float = 1e-3
@@ -69,6 +77,9 @@ class ClassifierSettings:
     max_train: int | None = None
 
     def validate(self) -> "ClassifierSettings":
+        check_choice("arch", self.arch, ARCHS)
+        if not isinstance(self.standardize, bool):
+            raise ValueError(f"standardize={self.standardize!r} must be True or False.")
         for width in self.hidden:
             check_positive_int("hidden entry", width)
         check_range("dropout", self.dropout, 0.0, 1.0)
@@ -87,9 +98,9 @@ class ClassifierSettings:
 
 # Per compute profile; smoke runs in seconds, laptop in well under a minute per modality on 2 cores.
 PROFILE_SETTINGS = {
-    "smoke": ClassifierSettings(hidden=(128,), epochs=3, batch_size=128),
-    "laptop": ClassifierSettings(hidden=(512,), epochs=10, batch_size=128),
-    "paper": ClassifierSettings(hidden=(1024, 1024), epochs=30, batch_size=128),
+    "smoke": ClassifierSettings(hidden=(128,), epochs=10, batch_size=128),
+    "laptop": ClassifierSettings(hidden=(512,), epochs=5, batch_size=128),
+    "paper": ClassifierSettings(hidden=(1024,), epochs=20, batch_size=128),
 }
 
 
@@ -105,19 +116,41 @@ def classifier_settings(profile: str | None = None, **overrides: Any) -> Classif
     return replace(PROFILE_SETTINGS[profile], **overrides).validate()
 
 
-class ModalityClassifier(nn.Module):
-    """An MLP digit classifier for the images of one modality: flattened image -> class logits.
+def resolve_arch(arch: str, input_shape: tuple[int, ...]) -> str:
+    """``"auto"``: ``"cnn"`` for colour images (3, H, W), else ``"mlp"``; a CNN needs (C, H, W)."""
+    check_choice("arch", arch, ARCHS)
+    is_image = len(input_shape) == 3 and min(input_shape[1:]) >= 4
+    if arch == "auto":
+        return "cnn" if is_image and input_shape[0] == 3 else "mlp"
+    if arch == "cnn" and not is_image:
+        raise ValueError(f"arch='cnn' needs images (C, H, W) of at least 4x4 pixels; got shape {input_shape}.")
+    return arch
 
+
+class ModalityClassifier(nn.Module):
+    """A digit classifier for the images of one modality: image -> class logits.
+
+    ``arch="mlp"``: ReLU layers of widths ``hidden`` with dropout on the flattened image;
+    ``"cnn"``: two 5x5 stride-2 convolutions (32, 64 channels) before that MLP head.
+    ``standardize``: each image is shifted and scaled to mean 0, standard deviation 1 first.
     ``info`` records how it was made (settings, sizes, best validation accuracy and epoch,
     training seconds, cache file, whether it was loaded from the cache).
     """
 
     def __init__(self, modality: str, input_shape: tuple[int, ...], n_classes: int,
-                 hidden: tuple[int, ...] = (512,), dropout: float = 0.2):
+                 hidden: tuple[int, ...] = (512,), dropout: float = 0.2, arch: str = "auto",
+                 standardize: bool = True):
         super().__init__()
         self.modality, self.input_shape, self.n_classes = modality, tuple(input_shape), n_classes
+        self.arch, self.standardize = resolve_arch(arch, self.input_shape), standardize
         layers: list[nn.Module] = []
-        width = math.prod(self.input_shape)
+        if self.arch == "cnn":
+            channels, height, width_px = self.input_shape
+            layers += [nn.Unflatten(1, self.input_shape), nn.Conv2d(channels, 32, 5, 2, 2), nn.ReLU(),
+                       nn.Conv2d(32, 64, 5, 2, 2), nn.ReLU(), nn.Flatten()]
+            width = 64 * math.ceil(math.ceil(height / 2) / 2) * math.ceil(math.ceil(width_px / 2) / 2)
+        else:
+            width = math.prod(self.input_shape)
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU(), nn.Dropout(dropout)]
             width = size
@@ -127,7 +160,10 @@ class ModalityClassifier(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits (B, n_classes) for images (B, *input_shape) or flat (B, prod(input_shape)) in [0, 1]."""
-        return self.net(images.flatten(1))
+        x = images.flatten(1)
+        if self.standardize:
+            x = (x - x.mean(1, keepdim=True)) / x.std(1, keepdim=True).clamp_min(1e-3)
+        return self.net(x)
 
     @torch.no_grad()
     def predict(self, images: torch.Tensor, batch_size: int = 4096) -> torch.Tensor:
@@ -234,7 +270,7 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(settings.seed)
         model = ModalityClassifier(modality, tuple(images.shape[1:]), n_classes, settings.hidden,
-                                   settings.dropout).to(device)
+                                   settings.dropout, settings.arch, settings.standardize).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         shuffle = torch.Generator().manual_seed(settings.seed)
         best_val, best_epoch, best_state = -1.0, 0, None
@@ -258,7 +294,8 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    model.info = {"modality": modality, "settings": _settings_dict(settings), "n_train_images": len(labels),
+    model.info = {"modality": modality, "settings": _settings_dict(settings), "arch": model.arch,
+                  "n_train_images": len(labels),
                   "n_val_images": 0 if val_labels is None else len(val_labels),
                   "best_val_accuracy": None if val_images is None else best_val, "best_epoch": best_epoch,
                   "train_seconds": time.perf_counter() - began, "loaded": False, "cache_file": None}
@@ -302,7 +339,7 @@ def _load_cached(path: Path, key: dict[str, Any], device: torch.device) -> Modal
                                   f"delete it (or pass retrain=True) to retrain.")
     settings = ClassifierSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in key["settings"].items()})
     model = ModalityClassifier(key["modality"], tuple(key["shape"]), key["n_classes"], settings.hidden,
-                               settings.dropout).to(device)
+                               settings.dropout, settings.arch, settings.standardize).to(device)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

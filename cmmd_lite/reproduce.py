@@ -552,6 +552,9 @@ def markdown(payload: Mapping[str, Any]) -> str:
               f"Mean ± sample std over seeds when there are several. Metric: {payload['metric']}.", ""]
     if payload["overrides"]:
         lines += [f"Overrides: `{json.dumps(payload['overrides'])}` (not the plain profile).", ""]
+    if profile == "smoke":
+        lines += ["**The smoke profile is a plumbing check** (about a thousand training pairs, 3 epochs, tiny "
+                  "networks): its numbers are expected to sit near chance and say nothing about the paper's.", ""]
     rows = payload["rows"]
 
     def wall(entry: Mapping[str, Any]) -> str:

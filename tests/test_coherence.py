@@ -7,7 +7,7 @@ from torch import nn
 from cmmd_lite import build_model, get_config, paired_from_arrays
 from cmmd_lite.coherence import (CoherenceCacheError, ClassifierSettings, cache_path_for, classifier_accuracy,
                                  classifier_settings, coherence, coherence_report, modality_classifier,
-                                 modality_images, train_modality_classifier)
+                                 modality_images, resolve_arch, train_modality_classifier)
 from cmmd_lite.data.paired import PairedData
 
 N_CLASSES, DIM = 4, 24
@@ -158,3 +158,22 @@ def test_modality_images_counts_each_base_image_once():
                       n_classes=2)
     images, labels = modality_images(data, "b")
     assert images[:, 0].tolist() == [0, 1, 2, 4] and labels.tolist() == [0, 1, 1, 0]
+
+
+def test_auto_arch_is_a_cnn_for_colour_images_and_it_learns():
+    g = torch.Generator().manual_seed(0)
+    n = 300
+    y = torch.arange(n) % 3
+    images = torch.rand(n, 3, 8, 8, generator=g) * 0.3
+    for c in range(3):
+        images[y == c, c] += 0.6  # class c: a brighter colour channel
+    images = images.clamp(0, 1).flatten(1).numpy()
+    splits = paired_from_arrays(images, images, y.numpy())
+    for name in ("x_o", "x_m"):  # give the arrays their image shape
+        splits.train.sources[name] = splits.train.sources[name].reshape(-1, 3, 8, 8)
+    classifier = train_modality_classifier(splits, "x_m", ClassifierSettings(hidden=(16,), epochs=8, lr=3e-3))
+    assert classifier.arch == "cnn" and classifier.info["arch"] == "cnn"
+    assert classifier_accuracy(classifier, splits.test) > 0.9
+    assert resolve_arch("auto", (1, 28, 28)) == "mlp" and resolve_arch("auto", (24,)) == "mlp"
+    with pytest.raises(ValueError, match="needs images"):
+        resolve_arch("cnn", (24,))
