@@ -227,10 +227,12 @@ def _fmt(summary: Mapping[str, Any] | None, digits: int = 2) -> str:
 
 
 def _paper_text(row: Row) -> str:
+    """The paper's number and its source, for a Markdown table cell (pipes escaped)."""
+    note = row.paper_note.replace("|", "\\|")
     if row.paper is None:
-        return "—" + (f" ({row.paper_note})" if row.paper_note else "")
+        return "—" + (f" ({note})" if note else "")
     text = f"{row.paper:.1f}" + (f" ± {row.paper_std:.2f}" if row.paper_std is not None else "")
-    return text + (f" ({row.paper_note})" if row.paper_note else "")
+    return text + (f" ({note})" if note else "")
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -372,7 +374,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
         "svhn_standin": any(standin.values()),
         "svhn_note": (f"x_M uses the {STANDIN_LABEL}: these are NOT SVHN results" if any(standin.values())
                       else ("real SVHN" if any("SVHN" in n for n in standin) else "no SVHN in this experiment")),
-        "datasets": {s.name: s.summary() for s in data_cache.values()},
+        "datasets": list(dict.fromkeys(s.summary() for s in data_cache.values())),
         "coherence_classifiers": {f"{k[0]} / {k[1]}": c.info for k, c in classifiers.items()},
         "machine": machine_info(torch_device), "load_average_start": load_start,
         "started_utc": started, "command": _command(name, profile, seeds, models, overrides, out),
@@ -654,7 +656,7 @@ def markdown(payload: Mapping[str, Any]) -> str:
     device = m["gpu"] or m["cpu"]
     load = f"{payload['load_average_start']} at the start, {payload.get('load_average_end')} at the end"
     lines += ["", "## Run", "",
-              "- Data: " + "; ".join(payload["datasets"].values()),
+              "- Data: " + "; ".join(payload["datasets"]),
               f"- SVHN: {payload['svhn_note']}",
               f"- Machine: {device} ({m['device']}), {m['cpu_cores_usable']} usable cores, torch {m['torch']} "
               f"with {m['torch_threads']} threads, Python {m['python']}; load average (1, 5, 15 min): {load}",

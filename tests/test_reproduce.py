@@ -1,5 +1,6 @@
 """`reproduce`: JSON + Markdown with the paper's numbers, stand-in flagged, CLI errors (tiny data, 1 epoch)."""
 import json
+import re
 
 import pytest
 import torch
@@ -44,6 +45,17 @@ def tiny_loader(config):
     return PairedSplits(splits["train"], splits["val"], splits["test"], name)
 
 
+def _check_tables(text):
+    """Every row of every Markdown table has as many cells as its header (pipes in cells escaped)."""
+    widths = []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            widths.append(len(re.split(r"(?<!\\)\|", line)))
+        elif widths:
+            assert len(set(widths)) == 1, text
+            widths = []
+
+
 def _run(name, tmp_path, **kwargs):
     kwargs.setdefault("overrides", TINY)
     return reproduce(name, "smoke", out=tmp_path, data_loader=tiny_loader, log=None, **kwargs)
@@ -69,6 +81,7 @@ def test_table2_writes_json_and_markdown_with_the_paper_numbers(tmp_path):
         assert f"| {number} (" in text
     assert text.count("not run") >= 3 and "profile `smoke`" in text and "usable cores" in text
     assert markdown(stored) == text  # the Markdown is a function of the JSON
+    _check_tables(text)
     assert payload["files"] == [str(tmp_path / "table2-smoke.json"), str(tmp_path / "table2-smoke.md")]
 
 
@@ -85,6 +98,7 @@ def test_table3_flags_the_standin_and_scores_probe_and_coherence(tmp_path):
     assert "coherence_percent" not in rows["m_xo"]["metrics"] and "n/a (no decoder)" in text
     assert rows["cmmd"]["paper"] == 97.6 and rows["cmmd"]["paper_std"] == 0.08 and rows["mmvae"]["paper"] == 91.3
     assert "97.6 ± 0.08" in text and "linear probe" in text
+    _check_tables(text)
     assert list(stored["coherence_classifiers"].values())[0]["settings"]["epochs"] == 1
 
 
