@@ -654,9 +654,10 @@ def markdown(payload: Mapping[str, Any]) -> str:
         lines += ["", f"Figure: `{Path(payload['figure']['files'][0]).name}`" if payload.get("figure") else ""]
     m = payload["machine"]
     device = m["gpu"] or m["cpu"]
+    datasets = payload["datasets"]  # a list; a dict {name: summary} in files written before 2026-11-26
     load = f"{payload['load_average_start']} at the start, {payload.get('load_average_end')} at the end"
     lines += ["", "## Run", "",
-              "- Data: " + "; ".join(payload["datasets"]),
+              "- Data: " + "; ".join(datasets.values() if isinstance(datasets, dict) else datasets),
               f"- SVHN: {payload['svhn_note']}",
               f"- Machine: {device} ({m['device']}), {m['cpu_cores_usable']} usable cores, torch {m['torch']} "
               f"with {m['torch_threads']} threads, Python {m['python']}; load average (1, 5, 15 min): {load}",
