@@ -75,7 +75,7 @@ PLOTLY_STATE = """() => [...document.querySelectorAll('.plotly-graph-div')].map(
 FIGURE_SIGNATURE = """(id) => {
   const gd = document.getElementById(id);
   const active = ((gd._fullLayout || {}).sliders || []).map(s => s.active);
-  const data = JSON.stringify((gd.data || []).map(t => [t.x, t.y, t.z]));
+  const data = JSON.stringify((gd.data || []).map(t => [t.x, t.y, t.z, t.source]));
   const svg = [...gd.querySelectorAll('.main-svg')].map(s => s.innerHTML.length + ':' + s.innerHTML.slice(0, 2000)).join('|');
   return JSON.stringify({active, data: data.length + ':' + data.slice(0, 4000), svg});
 }"""
