@@ -32,6 +32,7 @@ import json
 import math
 import os
 import platform
+import re
 import shlex
 import statistics
 import time
@@ -387,10 +388,19 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
     payload["wall_seconds"] = time.perf_counter() - began
     stem = out / f"{name}-{profile}"
     payload["files"] = [str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))] + figures.get("files", [])
-    stem.with_suffix(".json").write_text(json.dumps(_jsonable(payload), indent=1) + "\n")
+    stem.with_suffix(".json").write_text(dumps(payload) + "\n")
     stem.with_suffix(".md").write_text(markdown(payload))
     log(f"[{name}] wrote {', '.join(payload['files'])} ({payload['wall_seconds']:.0f} s)")
     return payload
+
+
+def dumps(payload: Mapping[str, Any]) -> str:
+    """JSON with one key per line but each list of numbers on one line (t-SNE coordinates, curves)."""
+    text = json.dumps(_jsonable(payload), indent=1)
+    def collapse(match: re.Match) -> str:  # only lists that indent spread over lines (never inside strings)
+        return re.sub(r"\s+", "", match.group(0)).replace(",", ", ") if "\n" in match.group(0) else match.group(0)
+
+    return re.sub(r"\[[-0-9.eE,\s]*\]", collapse, text)
 
 
 def _jsonable(value: Any) -> Any:
@@ -462,7 +472,8 @@ def _tsne_record(model, test: PairedData, n_points: int, seed: int) -> dict[str,
     return {"tsne_silhouette": float(silhouette_score(embedding, labels)),
             "latent_silhouette": float(silhouette_score(means, labels)),
             "tsne": {"rows": rows.tolist(), "labels": labels.tolist(),
-                     "xy": np.round(embedding, 2).tolist()}}
+                     "x": [round(float(v), 2) for v in embedding[:, 0]],
+                     "y": [round(float(v), 2) for v in embedding[:, 1]]}}
 
 
 # --- figures -----------------------------------------------------------------------------------------
@@ -502,8 +513,8 @@ def _figure(experiment: Experiment, payload, rows, results, data_cache, classifi
         fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4.6), squeeze=False, layout="constrained")
         for ax, row in zip(axes[0], rows):
             record = results[rows.index(row)]["per_seed"][0]
-            xy, labels = np.asarray(record["tsne"]["xy"]), np.asarray(record["tsne"]["labels"])
-            scatter = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
+            labels = np.asarray(record["tsne"]["labels"])
+            scatter = ax.scatter(record["tsne"]["x"], record["tsne"]["y"], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
             ax.set_title(f"{row.label} (silhouette {record['tsne_silhouette']:.2f})")
             ax.set_xticks([])
             ax.set_yticks([])

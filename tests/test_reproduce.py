@@ -124,7 +124,10 @@ def test_figures_write_png_and_json(tmp_path):
     assert (tmp_path / "fig2-smoke.png").stat().st_size > 1000
     f1 = _run("figF1", tmp_path, models=["cmmd"])
     record = next(r for r in f1["rows"] if r["key"] == "cmmd")["per_seed"][0]
-    assert len(record["tsne"]["xy"]) == 40 and -1 <= record["tsne_silhouette"] <= 1
+    assert len(record["tsne"]["x"]) == len(record["tsne"]["y"]) == 40 and -1 <= record["tsne_silhouette"] <= 1
+    stored = (tmp_path / "figF1-smoke.json").read_text()
+    assert json.loads(stored)["rows"][0]["per_seed"][0]["tsne"]["labels"] == record["tsne"]["labels"]
+    assert len(stored.splitlines()) < 400  # lists of numbers on one line each
     g1 = _run("figG1", tmp_path, models=["cmmd", "mvae"])
     assert g1["svhn_standin"] and len(g1["figure"]["test_rows"]) == 10
     assert (tmp_path / "figG1-smoke.png").is_file() and STANDIN_LABEL in (tmp_path / "figG1-smoke.md").read_text()
