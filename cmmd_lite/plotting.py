@@ -101,10 +101,18 @@ def collapse_figure(curves: Mapping[str, Sequence[float]], epsilons: Sequence[fl
 
 # --- sliders over precomputed frames ----------------------------------------------------------------
 
+# pixels left under a horizontal legend below the plot before the slider (two rows of legend entries)
+LEGEND_ROOM_PX = 55
+
+
 def slider_figure(frames: Mapping[Any, Sequence[Any]], *, layout: Mapping[str, Any] | None = None,
                   frame_layouts: Mapping[Any, Mapping[str, Any]] | None = None, label: str = "",
-                  active: int = 0, rows: int | None = None, cols: int | None = None):
+                  active: int = 0, rows: int | None = None, cols: int | None = None,
+                  step_labels: Mapping[Any, str] | None = None):
     """A plotly figure with one slider step per setting; works in the static HTML (no kernel).
+
+    A horizontal legend below the plot (``legend.y < 0``) stays readable and clickable: the slider
+    is placed under it rather than on top of it.
 
     Args:
         frames: setting -> the figure's traces for that setting (plotly trace objects or dicts);
@@ -114,6 +122,10 @@ def slider_figure(frames: Mapping[Any, Sequence[Any]], *, layout: Mapping[str, A
         label: the slider's prefix, e.g. ``"omega = "``.
         active: index of the setting shown first.
         rows, cols: make a subplot grid (traces then need ``xaxis``/``yaxis`` set, e.g. "x2"/"y2").
+        step_labels: setting -> a short label under its slider step (default: the setting's name);
+            long names overlap each other on the rail. Plotly's ``<br>`` breaks a label's line.
+            With step labels the slider shows no current value above the rail (``label`` is
+            ignored): name the setting in ``frame_layouts`` (e.g. its title) instead.
     """
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
@@ -128,20 +140,32 @@ def slider_figure(frames: Mapping[Any, Sequence[Any]], *, layout: Mapping[str, A
     if len(counts) != 1:
         raise ValueError("every frame must have the same number of traces.")
     frame_layouts = frame_layouts or {}
+    step_labels = step_labels or {}
+    unknown = [s for s in step_labels if s not in frames]
+    if unknown:
+        raise ValueError(f"step_labels names settings {unknown} that are not among the frames {settings}.")
+    if not 0 <= active < len(settings):
+        raise ValueError(f"active={active} is not a step index in [0, {len(settings) - 1}].")
     first = settings[active]
     fig = make_subplots(rows=rows or 1, cols=cols or 1) if rows or cols else go.Figure()
     for trace in frames[first]:
         fig.add_trace(trace)
     fig.frames = [go.Frame(data=list(frames[s]), name=name, layout=frame_layouts.get(s))
                   for s, name in zip(settings, names)]
-    steps = [{"method": "animate", "label": name,
+    steps = [{"method": "animate", "label": step_labels.get(s, name),
               "args": [[name], {"mode": "immediate", "frame": {"duration": 0, "redraw": True},
                                 "transition": {"duration": 0}}]}
-             for name in names]
+             for s, name in zip(settings, names)]
     fig.update_layout(**(layout or {}))
     fig.update_layout(**frame_layouts.get(first, {}))
-    fig.update_layout(sliders=[{"active": active, "steps": steps, "currentvalue": {"prefix": label},
-                                "pad": {"t": 40}}])
+    current = {"visible": False} if step_labels else {"prefix": label}
+    slider = {"active": active, "steps": steps, "currentvalue": current, "pad": {"t": 40}}
+    legend = fig.layout.legend
+    if legend.orientation == "h" and legend.y is not None and legend.y < 0:
+        # the slider's default place (just under the plot) is where such a legend is drawn
+        fig.update_layout(legend={"yanchor": "top"})
+        slider.update({"y": legend.y, "yanchor": "top", "pad": {"t": LEGEND_ROOM_PX}})
+    fig.update_layout(sliders=[slider])
     return fig
 
 

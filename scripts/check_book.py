@@ -72,12 +72,19 @@ PLOTLY_STATE = """() => [...document.querySelectorAll('.plotly-graph-div')].map(
   drawnSliders: gd.querySelectorAll('.slider-container').length,
 }))"""
 
+# the traces' data (every attribute: a slider may change only colours, or an image's source) and
+# the drawn SVG, each as a length and a hash of the whole text
 FIGURE_SIGNATURE = """(id) => {
   const gd = document.getElementById(id);
+  const digest = text => {
+    let h = 0;
+    for (let i = 0; i < text.length; i++) h = (Math.imul(h, 31) + text.charCodeAt(i)) | 0;
+    return text.length + ':' + h;
+  };
   const active = ((gd._fullLayout || {}).sliders || []).map(s => s.active);
-  const data = JSON.stringify((gd.data || []).map(t => [t.x, t.y, t.z, t.source]));
-  const svg = [...gd.querySelectorAll('.main-svg')].map(s => s.innerHTML.length + ':' + s.innerHTML.slice(0, 2000)).join('|');
-  return JSON.stringify({active, data: data.length + ':' + data.slice(0, 4000), svg});
+  const data = digest(JSON.stringify(gd.data || []));
+  const svg = digest([...gd.querySelectorAll('.main-svg')].map(s => s.innerHTML).join('|'));
+  return JSON.stringify({active, data, svg});
 }"""
 
 WIDGET_STATE = """() => ({

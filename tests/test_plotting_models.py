@@ -72,3 +72,30 @@ def test_a_slider_over_models_works():
     assert len(fig.frames) == len(CURVES)
     assert len(fig.data) == len(CURVES) * len(FIG2_KINDS)
     assert [step["label"] for step in fig.layout.sliders[0].steps] == list(CURVES)
+
+
+def test_the_slider_goes_under_a_legend_below_the_plot():
+    # a horizontal legend below the plot and the slider used to share a place: the legend
+    # covered the rail and took the clicks meant for the slider
+    frames = {model: collapse_panels_traces(CURVES, highlight=model) for model in CURVES}
+    fig = slider_figure(frames, layout=collapse_panels_layout(), label="model: ")
+    slider, legend = fig.layout.sliders[0], fig.layout.legend
+    assert legend.y < 0 and legend.yanchor == "top"
+    assert slider.y == legend.y and slider.yanchor == "top" and slider.pad.t >= 40
+    # a legend elsewhere leaves the slider in plotly's default place
+    plain = slider_figure(frames, layout={"legend": {"orientation": "v"}})
+    assert plain.layout.sliders[0].y is None
+
+
+def test_step_labels_replace_long_names_on_the_rail():
+    frames = {model: collapse_panels_traces(CURVES, highlight=model) for model in CURVES}
+    first = next(iter(CURVES))
+    fig = slider_figure(frames, step_labels={first: "A"})
+    steps = fig.layout.sliders[0].steps
+    assert steps[0].label == "A" and list(steps[0].args[0]) == [first]  # the frame keeps its name
+    assert [s.label for s in steps[1:]] == list(CURVES)[1:]
+    assert fig.layout.sliders[0].currentvalue.visible is False
+    with pytest.raises(ValueError, match="not among the frames"):
+        slider_figure(frames, step_labels={"no such model": "x"})
+    with pytest.raises(ValueError, match="not a step index"):
+        slider_figure(frames, active=len(CURVES))
