@@ -16,7 +16,7 @@ the same checkpoint fingerprint, so chapter 3 reuses chapter 2's model at omega 
 reuses chapter 3's three models instead of training them again.
 
 >>> chapter_config("mnist2", "03_information_and_collapse", "laptop", omega=0.0).train.epochs
-5
+8
 >>> chapter_config("mnist2", "03_information_and_collapse", "paper").train.epochs
 1000
 """
@@ -29,14 +29,16 @@ from .config import PROFILES, Config, current_profile, get_config
 # 2-modality MNIST, laptop profile (one hidden layer of 400, z = 20, batch 128, lr 1e-3), measured
 # on the 2-core CPU: about 14 s per epoch of the 50,000 training pairs when the machine is idle.
 # Chapters 2-4 train five models between them (chapter 2 one, chapters 3 and 4 two each; the
-# others are loaded), so each gets 5 epochs of all 50,000 pairs: validation accuracy 0.73-0.93
-# depending on the setting, still rising. With 6 epochs chapters 3 and 4 took 223 and 233 s of
-# one core's CPU time, over or at their 3.5 and 4 minute budgets. All the pairs for fewer epochs
-# learned exactly as much as half the pairs for twice the epochs (test accuracy 0.809 both), and
-# batch 64 learned more per sample but ran about 1.3x slower per sample, so batch 128 is kept.
+# others are loaded). With 5 epochs each, a whole laptop build on the idle machine took 75, 132 and
+# 126 s for chapters 2, 3 and 4 (about 11 s per model and epoch, the rest is evaluation and
+# figures), with validation accuracy 0.73-0.93 depending on the setting and still rising; 8 epochs
+# add about 35 s per trained model and keep each chapter near 3.5 minutes, under its 5. All the
+# pairs for fewer epochs learned exactly as much as half the pairs for twice the epochs (test
+# accuracy 0.809 both), and batch 64 learned more per sample but ran about 1.3x slower per sample,
+# so batch 128 is kept.
 # 2,000 validation pairs (model selection after every epoch) and 5,000 test pairs cut the
 # evaluation time, which otherwise is a quarter of an epoch each time.
-_MNIST2_SHORT = {"epochs": 5, "max_val": 2_000, "max_test": 5_000}
+_MNIST2_SHORT = {"epochs": 8, "max_val": 2_000, "max_test": 5_000}
 
 CHAPTER_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},  # the paper's settings: no overrides
