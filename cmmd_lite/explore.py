@@ -90,8 +90,9 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
 
     Static (``live=False``, or ``CMMD_STATIC_FIGURES=1`` in the book build): a plotly
     :func:`~cmmd_lite.plotting.slider_figure` with one step per entry of ``settings``, labelled
-    ``name(setting)`` (default ``"omega=0.1, alpha=10"`` from the axis names; plotly's ``<br>``
-    breaks long labels into lines); it keeps working without a kernel. Returns the widget box or
+    ``name(setting)`` (default ``"omega=0.1, alpha=10"`` from the axis names; a short ``name``,
+    with plotly's ``<br>`` between lines, becomes the step labels and the slider then shows no
+    current value, so let ``title`` name the setting); it keeps working without a kernel. Returns the widget box or
     the figure.
     """
     import plotly.graph_objects as go
@@ -113,12 +114,13 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
         return ", ".join(f"{axis}={value:g}" if isinstance(value, (int, float)) else f"{axis}={value}"
                          for axis, value in zip(axes, setting))
 
-    name = name or describe
     live = in_live_kernel() if live is None else live
     if not live:
-        frames = {name(s): traces(s) for s in settings}
-        frame_layouts = {name(s): {"title": {"text": title(s)}} for s in settings} if title else None
-        fig = slider_figure(frames, layout=layout, frame_layouts=frame_layouts, active=active)
+        frames = {describe(s): traces(s) for s in settings}
+        frame_layouts = {describe(s): {"title": {"text": title(s)}} for s in settings} if title else None
+        step_labels = {describe(s): name(s) for s in settings} if name else None
+        fig = slider_figure(frames, layout=layout, frame_layouts=frame_layouts, active=active,
+                            step_labels=step_labels)
         display(fig)
         return fig
 

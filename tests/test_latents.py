@@ -141,6 +141,12 @@ def test_grid_explorer_static_is_a_slider_over_settings():
                         title=lambda s: f"sum {sum(s)}", live=False, active=1)
     assert [f.name for f in fig.frames] == ["omega=0.1, alpha=10", "omega=0.5, alpha=10", "omega=0.5, alpha=1"]
     assert fig.layout.sliders[0].active == 1 and fig.layout.title.text == "sum 10.5"
+    # a short name labels the steps; the frames keep their full names
+    short = grid_explorer(_bar_traces, settings, axes={"omega": [0.1, 0.5], "alpha": [1.0, 10.0]},
+                          name=lambda s: f"ω={s[0]:g}<br>α={s[1]:g}", live=False)
+    assert [f.name for f in short.frames] == [f.name for f in fig.frames]
+    assert [step.label for step in short.layout.sliders[0].steps][0] == "ω=0.1<br>α=10"
+    assert short.layout.sliders[0].currentvalue.visible is False
     with pytest.raises(ValueError):  # a setting off the sliders' values
         grid_explorer(_bar_traces, [(0.2, 10.0)], axes={"omega": [0.1], "alpha": [10.0]}, live=False)
 
