@@ -31,8 +31,8 @@ from .config import PROFILES, Config, current_profile, get_config
 # Chapters 2-4 train five models between them (chapter 2 one, chapters 3 and 4 two each; the
 # others are loaded). With 5 epochs each, a whole laptop build on the idle machine took 75, 132 and
 # 126 s for chapters 2, 3 and 4 (about 11 s per model and epoch, the rest is evaluation and
-# figures), with validation accuracy 0.73-0.93 depending on the setting and still rising; 8 epochs
-# add about 35 s per trained model and keep each chapter near 3.5 minutes, under its 5. All the
+# figures), with validation accuracy 0.73-0.93 depending on the setting and still rising. With 8
+# epochs they took 101, 178 and 191 s (benchmarks/RESULTS.md), each under its 5 minutes. All the
 # pairs for fewer epochs learned exactly as much as half the pairs for twice the epochs (test
 # accuracy 0.809 both), and batch 64 learned more per sample but ran about 1.3x slower per sample,
 # so batch 128 is kept.
