@@ -70,6 +70,8 @@ def _add_reproduce_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--profile", default=None, choices=PROFILES,
                      help="compute profile (default: $CMMD_PROFILE, else laptop)")
     sub.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0); data_seed stays 0")
+    sub.add_argument("--seeds-of", action="append", default=[], metavar="MODEL=SEEDS",
+                     help="other seeds for one model, e.g. mmvae=0 (its row states its n); repeatable")
     sub.add_argument("--models", default=None,
                      help=f"comma-separated subset of the experiment's models ({', '.join(MODEL_KEYS)}); default all")
     sub.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
@@ -86,10 +88,18 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
     except ValueError:
         parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    seeds_by_model = {}
+    for item in args.seeds_of:
+        key, _, text = item.partition("=")
+        try:
+            seeds_by_model[key.strip()] = [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            parser.error(f"--seeds-of takes MODEL=SEEDS with comma-separated integers (mmvae=0), got {item!r}")
     models = [part.strip() for part in args.models.split(",") if part.strip()] if args.models else None
     try:
         reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
-                  overrides=args.override, device=args.device, progress=args.progress)
+                  overrides=args.override, device=args.device, progress=args.progress,
+                  seeds_by_model=seeds_by_model)
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

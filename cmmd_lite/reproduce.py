@@ -238,6 +238,13 @@ def _paper_text(row: Row) -> str:
 
 # --- the run ----------------------------------------------------------------------------------------
 
+def _checked_seeds(seeds: Sequence[int], what: str) -> list[int]:
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"{what}={seeds} must be a non-empty list of distinct integers.")
+    return seeds
+
+
 def _select_rows(experiment: Experiment, models: Sequence[str] | None) -> tuple[list[Row], list[str]]:
     choices = list(dict.fromkeys(row.key for row in experiment.rows))
     if models is None:
@@ -250,11 +257,13 @@ def _select_rows(experiment: Experiment, models: Sequence[str] | None) -> tuple[
 
 
 def _command(name: str, profile: str, seeds: Sequence[int], models: Sequence[str] | None,
-             overrides: Mapping[str, Any], out: Path) -> str:
+             overrides: Mapping[str, Any], out: Path, seeds_by_model: Mapping[str, Sequence[int]]) -> str:
     parts = ["python", "-m", "cmmd_lite", "reproduce", name, "--profile", profile,
              "--seeds", ",".join(map(str, seeds))]
     if models:
         parts += ["--models", ",".join(models)]
+    for key, own in seeds_by_model.items():
+        parts += ["--seeds-of", f"{key}={','.join(map(str, own))}"]
     for key, value in overrides.items():
         text = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
         parts += ["--override", f"{key}={text}"]
@@ -265,6 +274,7 @@ def _command(name: str, profile: str, seeds: Sequence[int], models: Sequence[str
 def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (0,), models: Sequence[str] | None = None,
               out: str | Path = DEFAULT_OUT, overrides: Sequence[str] | Mapping[str, Any] | None = None,
               device: str | None = None, progress: bool = False,
+              seeds_by_model: Mapping[str, Sequence[int]] | None = None,
               data_loader: Callable[[DataConfig], PairedSplits] | None = None,
               log: Callable[[str], None] | None = print) -> dict[str, Any]:
     """Run experiment ``name`` and write its JSON, Markdown (and PNG for figures) under ``out``.
@@ -272,6 +282,8 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
     Args:
         profile: compute profile (default ``$CMMD_PROFILE``, else laptop).
         seeds: training seeds (``train.seed``); ``data_seed`` stays fixed.
+        seeds_by_model: other seeds for some of the models, e.g. ``{"mmvae": [0]}`` to add a costly
+            baseline's single seed to a table whose other rows have three (each row states its n).
         models: model types to run (default: all of the experiment); the others say "not run".
         overrides: ``key=value`` strings or a mapping (:func:`parse_overrides`), e.g. ``epochs=1``.
         data_loader: builds the paired splits of a :class:`DataConfig` (default
@@ -284,15 +296,20 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
     profile = profile or current_profile()
     if profile not in PROFILES:
         raise ValueError(f"profile={profile!r} is not a profile; choose from: {', '.join(PROFILES)}.")
-    seeds = [int(s) for s in seeds]
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds={seeds} must be a non-empty list of distinct integers.")
+    seeds = _checked_seeds(seeds, "seeds")
     experiment = EXPERIMENTS[name]
     rows, choices = _select_rows(experiment, models)
+    seeds_by_model = {key: _checked_seeds(own, f"seeds_by_model[{key!r}]")
+                      for key, own in (seeds_by_model or {}).items()}
+    not_selected = sorted(set(seeds_by_model) - {row.key for row in rows})
+    if not_selected:
+        raise ValueError(f"seeds_by_model names {not_selected}, which this run does not train; "
+                         f"its models are: {', '.join(dict.fromkeys(row.key for row in rows))}.")
     overrides = parse_overrides(overrides)
     config_overrides, settings, options = _split_overrides(overrides, profile)
     if experiment.name in ("figF1", "figG1"):
         seeds = seeds[:1]  # one picture: the first seed's models
+        seeds_by_model = {key: own[:1] for key, own in seeds_by_model.items()}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch_device = choose_device(device)
@@ -326,7 +343,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
     figures: dict[str, Any] = {}
     for index, row in enumerate(rows):
         per_seed, models_kept = [], []
-        for seed in seeds:
+        for seed in seeds_by_model.get(row.key, seeds):
             config = get_config(row.config, profile, seed=seed, **dict(row.overrides), **config_overrides)
             splits = data_for(config)
             t0 = time.perf_counter()
@@ -368,7 +385,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
     standin = {s.name: s.uses_standin for s in data_cache.values()}
     payload: dict[str, Any] = {
         "experiment": name, "title": experiment.title, "kind": experiment.kind, "metric": experiment.metric_note,
-        "profile": profile, "seeds": seeds, "data_seed": 0 if "data_seed" not in config_overrides
+        "profile": profile, "seeds": seeds, "seeds_by_model": seeds_by_model, "data_seed": 0 if "data_seed" not in config_overrides
         else config_overrides["data_seed"], "models_requested": list(models) if models else choices,
         "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
         "run_options": options,
@@ -378,7 +395,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
         "datasets": list(dict.fromkeys(s.summary() for s in data_cache.values())),
         "coherence_classifiers": {f"{k[0]} / {k[1]}": c.info for k, c in classifiers.items()},
         "machine": machine_info(torch_device), "load_average_start": load_start,
-        "started_utc": started, "command": _command(name, profile, seeds, models, overrides, out),
+        "started_utc": started, "command": _command(name, profile, seeds, models, overrides, out, seeds_by_model),
         "rows": payload_rows,
     }
     if experiment.kind == "figure":
@@ -563,6 +580,9 @@ def markdown(payload: Mapping[str, Any]) -> str:
         title += f" — x_M uses the {STANDIN_LABEL}"
     lines = [f"# {title}", ""]
     seeds = ", ".join(map(str, payload["seeds"]))
+    labels = {e["key"]: e["label"] for e in payload["rows"]}
+    for key, own in payload.get("seeds_by_model", {}).items():  # absent in files written before 2026-11-26
+        seeds += f"; {labels[key]}: {', '.join(map(str, own))}"
     lines += [f"Seeds (train.seed): {seeds}; data_seed {payload['data_seed']} fixed. "
               f"Mean ± sample std over seeds when there are several. Metric: {payload['metric']}.", ""]
     if payload["overrides"]:

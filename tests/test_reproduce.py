@@ -115,6 +115,22 @@ def test_seeds_give_mean_and_std_and_checkpoints_are_reused(tmp_path):
     assert row_again["metrics"]["error_percent"]["values"] == row["metrics"]["error_percent"]["values"]
 
 
+def test_a_model_can_have_its_own_seeds(tmp_path):
+    payload = _run("table2", tmp_path, models=["m_xo", "cmmd"], seeds=(0, 1), seeds_by_model={"cmmd": [0]})
+    rows = {r["key"]: r for r in payload["rows"]}
+    assert [r["seed"] for r in rows["m_xo"]["per_seed"]] == [0, 1] and rows["m_xo"]["metrics"]["accuracy"]["n"] == 2
+    assert [r["seed"] for r in rows["cmmd"]["per_seed"]] == [0] and rows["cmmd"]["metrics"]["accuracy"]["n"] == 1
+    stored = json.loads((tmp_path / "table2-smoke.json").read_text())
+    assert stored["seeds"] == [0, 1] and stored["seeds_by_model"] == {"cmmd": [0]}
+    assert "--models m_xo,cmmd --seeds-of cmmd=0 --override" in stored["command"]
+    text = (tmp_path / "table2-smoke.md").read_text()
+    assert "Seeds (train.seed): 0, 1; CMMD: 0;" in text and markdown(stored) == text
+    with pytest.raises(ValueError, match=r"names \['vcca'\], which this run does not train"):
+        _run("table2", tmp_path, models=["cmmd"], seeds_by_model={"vcca": [0]})
+    with pytest.raises(ValueError, match="non-empty list of distinct"):
+        _run("table2", tmp_path, models=["cmmd"], seeds_by_model={"cmmd": [1, 1]})
+
+
 def test_figures_write_png_and_json(tmp_path):
     pytest.importorskip("sklearn")
     fig2 = _run("fig2", tmp_path, models=["m_xo", "vcca", "cmmd"])
@@ -156,6 +172,11 @@ def test_cli_errors_list_the_choices(capsys, tmp_path):
     assert main(["reproduce", "table2", "--profile", "smoke", "--override", "nope=1", "--out", str(tmp_path)]) == 2
     with pytest.raises(SystemExit):
         main(["reproduce", "table2", "--seeds", "zero"])
+    with pytest.raises(SystemExit):
+        main(["reproduce", "table2", "--seeds-of", "cmmd=one"])
+    assert main(["reproduce", "table2", "--profile", "smoke", "--models", "cmmd", "--seeds-of", "vcca=0",
+                 "--out", str(tmp_path)]) == 2
+    assert "which this run does not train" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())  # nothing written on an error
 
 
