@@ -84,17 +84,17 @@ def _add_reproduce_parser(commands: argparse._SubParsersAction) -> None:
 def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .reproduce import reproduce
 
-    try:
-        seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
-    except ValueError:
-        parser.error(f"--seeds must be comma-separated integers, got {args.seeds!r}")
+    def integers(text: str, option: str) -> list[int]:
+        try:
+            return [int(part) for part in text.split(",") if part.strip()]
+        except ValueError:
+            parser.error(f"{option} takes comma-separated integers (e.g. 0,1,2), got {text!r}")
+
+    seeds = integers(args.seeds, "--seeds")
     seeds_by_model = {}
     for item in args.seeds_of:
         key, _, text = item.partition("=")
-        try:
-            seeds_by_model[key.strip()] = [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            parser.error(f"--seeds-of takes MODEL=SEEDS with comma-separated integers (mmvae=0), got {item!r}")
+        seeds_by_model[key.strip()] = integers(text, f"--seeds-of {key.strip()}=")
     models = [part.strip() for part in args.models.split(",") if part.strip()] if args.models else None
     try:
         reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
