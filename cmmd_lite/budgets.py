@@ -29,12 +29,12 @@ from .config import PROFILES, Config, current_profile, get_config
 # 2-modality MNIST, laptop profile (one hidden layer of 400, z = 20, batch 128, lr 1e-3), measured
 # on the 2-core CPU: about 14 s per epoch of the 50,000 training pairs when the machine is idle.
 # Chapters 2-4 train five models between them (chapter 2 one, chapters 3 and 4 two each; the
-# others are loaded). With 5 epochs each, a whole laptop build on the idle machine took 75, 132 and
-# 126 s for chapters 2, 3 and 4 (about 11 s per model and epoch, the rest is evaluation and
-# figures), with validation accuracy 0.73-0.93 depending on the setting and still rising. With 8
-# epochs they took 101, 178 and 191 s (benchmarks/RESULTS.md), each under its 5 minutes. All the
-# pairs for fewer epochs learned exactly as much as half the pairs for twice the epochs (test
-# accuracy 0.809 both), and batch 64 learned more per sample but ran about 1.3x slower per sample,
+# others are loaded). With 5 epochs each, a whole laptop build on the idle machine took 75, 132
+# and 126 s for chapters 2, 3 and 4 (commit c9fcb3e), with validation accuracy 0.73-0.93
+# depending on the setting and still rising. With 8 epochs they took 101, 178 and 191 s
+# (benchmarks/RESULTS.md), each under its 5 minutes. All the pairs for fewer epochs learned
+# exactly as much as half the pairs for twice the epochs (test accuracy 0.809 both), and batch 64
+# learned more per sample but ran about 1.3x slower per sample,
 # so batch 128 is kept.
 # 2,000 validation pairs (model selection after every epoch) and 5,000 test pairs cut the
 # evaluation time, which otherwise is a quarter of an epoch each time.

@@ -92,8 +92,8 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
     :func:`~cmmd_lite.plotting.slider_figure` with one step per entry of ``settings``, labelled
     ``name(setting)`` (default ``"omega=0.1, alpha=10"`` from the axis names; a short ``name``,
     with plotly's ``<br>`` between lines, becomes the step labels and the slider then shows no
-    current value, so let ``title`` name the setting); it keeps working without a kernel. Returns the widget box or
-    the figure.
+    current value, so let ``title`` name the setting); it keeps working without a kernel.
+    Returns the widget box or the figure.
     """
     import plotly.graph_objects as go
     from IPython.display import display
