@@ -120,7 +120,7 @@ class MXo(_LatentClassifierBaseline):
         """alpha * cross-entropy of p(y|z), z given x_o (x_m is accepted and ignored)."""
         objective = self._start(x_o, x_m, y, objective, validate)
         nll_y, weight = self._classification_nll(*self.encoder_o(x_o), y, objective)
-        zero = torch.zeros((), device=x_o.device)
+        zero = torch.zeros((), device=x_o.device, dtype=x_o.dtype)
         return ObjectiveTerms(loss=weight * nll_y, nll_x_m=zero, nll_y=nll_y, kl=zero, mmd=zero)
 
 
@@ -157,7 +157,7 @@ class VCCA(_LatentClassifierBaseline):
         kl = gaussian_kl(mu, logvar, torch.zeros_like(mu), torch.zeros_like(logvar)).sum(-1).mean()
         nll_y, weight = self._classification_nll(mu, logvar, y, objective)
         return ObjectiveTerms(loss=nll + kl + weight * nll_y, nll_x_m=nll, nll_y=nll_y, kl=kl,
-                              mmd=torch.zeros((), device=x_o.device))
+                              mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
 
 class MVAE(_LatentClassifierBaseline):
@@ -207,7 +207,7 @@ class MVAE(_LatentClassifierBaseline):
             kl = kl + gaussian_kl(mu, logvar, torch.zeros_like(mu), torch.zeros_like(logvar)).sum(-1).mean()
         nll_y, weight = self._classification_nll(*product_of_experts([expert_o[0]], [expert_o[1]]), y, objective)
         return ObjectiveTerms(loss=nll + kl + weight * nll_y, nll_x_m=nll, nll_y=nll_y, kl=kl,
-                              mmd=torch.zeros((), device=x_o.device))
+                              mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
 
 class MMVAE(_LatentClassifierBaseline):
@@ -291,7 +291,7 @@ class MMVAE(_LatentClassifierBaseline):
         nll_y, weight = self._classification_nll(*self.encoder_o(x_o), y, objective)
         loss = negative_bound.mean() + weight * nll_y
         return ObjectiveTerms(loss=loss, nll_x_m=parts["nll"], nll_y=nll_y, kl=parts["kl"],
-                              mmd=torch.zeros((), device=x_o.device))
+                              mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
     @torch.no_grad()
     def iwae_bound(self, x_o: torch.Tensor, x_m: torch.Tensor, n_samples: int = 30) -> torch.Tensor:

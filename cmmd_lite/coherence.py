@@ -46,7 +46,7 @@ from torch import nn
 
 from . import paths
 from .config import PROFILES, current_profile
-from .data.paired import PairedData, PairedSplits
+from .data.paired import PairedData, PairedSplits, device_and_dtype
 from .evaluate import generate_missing
 from .validation import check_choice, check_positive_int, check_range
 
@@ -172,9 +172,10 @@ class ModalityClassifier(nn.Module):
         if images.dim() < 2 or math.prod(images.shape[1:]) != size:
             raise ValueError(f"the {self.modality!r} classifier expects images of shape {self.input_shape}; "
                              f"got a batch of shape {tuple(images.shape)}.")
-        device = next(self.parameters()).device
+        device, dtype = device_and_dtype(self)
+        dtype = dtype or torch.float32
         with _evaluating(self):
-            out = [self(_as_float(images[rows].to(device))).argmax(1).cpu()
+            out = [self(_as_float(images[rows].to(device), dtype)).argmax(1).cpu()
                    for rows in _chunks(images.shape[0], batch_size)]
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
@@ -196,8 +197,8 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, min(start + size, n))
 
 
-def _as_float(images: torch.Tensor) -> torch.Tensor:
-    return images.float().div_(255.0) if images.dtype == torch.uint8 else images.float()
+def _as_float(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return images.to(dtype).div_(255.0) if images.dtype == torch.uint8 else images.to(dtype)
 
 
 def modality_images(data: PairedData, modality: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -419,6 +420,7 @@ def coherence(model: nn.Module, data: PairedData, classifiers: Mapping[str, Moda
     if not getattr(model, "can_generate", False):
         raise ValueError(f"{type(model).__name__} has no decoder of x_M, so coherence is not defined for it.")
     _check_classifiers(data, classifiers)
+    data = data.for_model(model)
     predicted: dict[str, list[torch.Tensor]] = {name: [] for name in classifiers}
     labels = []
     for chunk, rows in enumerate(_chunks(len(data), batch_size)):

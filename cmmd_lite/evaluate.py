@@ -45,6 +45,7 @@ def _generator(device: torch.device, seed: int) -> torch.Generator:
 def predict_proba(model: MultimodalModel, data: PairedData, *, n_samples: int = 10, use_mean: bool = False,
                   seed: int = 0, batch_size: int = 4096) -> torch.Tensor:
     """p(y | x_o) for every pair (N, n_classes), from x_o alone (the paper's test protocol)."""
+    data = data.for_model(model)
     generator = _generator(data.device, seed)
     with evaluating(model):
         return torch.cat([model.predict_proba(data.batch(rows)[0], n_samples, use_mean=use_mean, generator=generator)
@@ -54,13 +55,14 @@ def predict_proba(model: MultimodalModel, data: PairedData, *, n_samples: int = 
 def accuracy(model: MultimodalModel, data: PairedData, **kwargs) -> float:
     """Fraction of pairs whose most probable class under p(y | x_o) is the true label."""
     probs = predict_proba(model, data, **kwargs)
-    return float((probs.argmax(dim=1) == data.y).float().mean())
+    return float((probs.argmax(dim=1) == data.y.to(probs.device)).float().mean())
 
 
 @torch.no_grad()
 def imputation_rmse(model: MultimodalModel, data: PairedData, batch_size: int = 4096) -> dict[str, float]:
     """RMSE between x_M and its imputation from x_o (decoder mean at the prior mean), per missing
     modality and over all of x_M (key ``"x_m"``), in the data's [0, 1] units."""
+    data = data.for_model(model)
     squared = {name: 0.0 for name in data.missing}
     with evaluating(model):
         for rows in _chunks(len(data), batch_size):
@@ -80,6 +82,7 @@ def latent_parameters(model: MultimodalModel, data: PairedData, batch_size: int 
 
     Keys: ``mu_q``, ``logvar_q``, ``mu_p``, ``logvar_p`` (each (N, z_dim)) and ``y`` (N,).
     """
+    data = data.for_model(model)
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("mu_q", "logvar_q", "mu_p", "logvar_p")}
     with evaluating(model):
         for rows in _chunks(len(data), batch_size):
@@ -133,6 +136,9 @@ def generate_missing(model: MultimodalModel, data: PairedData, rows: torch.Tenso
                      seed: int = 0) -> dict[str, torch.Tensor]:
     """x_M generated from x_o alone (z ~ p(z|x_o)), as images per missing modality,
     each (n_samples, B, C, H, W) on the CPU."""
+    data = data.for_model(model)
+    if isinstance(rows, torch.Tensor):
+        rows = rows.to(data.device)
     x_o = data.batch(rows)[0]
     with evaluating(model):
         samples = model.generate(x_o, n_samples, generator=_generator(data.device, seed))
@@ -146,6 +152,7 @@ def evaluate(model: MultimodalModel, data: PairedData, *, n_samples: int = 10, s
     ``rmse`` is None for a model that cannot generate x_M; ``collapse`` holds only the curve
     of the x_o-side latent against N(0, I) for a model without a posterior (M-x_o).
     """
+    data = data.for_model(model)
     if model.has_posterior:
         curves = collapse_curves(model, data)
     else:
@@ -166,7 +173,8 @@ def evaluate(model: MultimodalModel, data: PairedData, *, n_samples: int = 10, s
 
 @torch.no_grad()
 def x_o_latent_means(model: MultimodalModel, data: PairedData, batch_size: int = 4096) -> torch.Tensor:
-    """The mean of z given x_o alone for every pair (N, z_dim), on the data's device."""
+    """The mean of z given x_o alone for every pair (N, z_dim), on the model's device."""
+    data = data.for_model(model)
     with evaluating(model):
         return torch.cat([model.prior_params(data.batch(rows)[0])[0] for rows in _chunks(len(data), batch_size)])
 
@@ -182,6 +190,7 @@ def linear_probe_accuracy(model: MultimodalModel, train: PairedData, test: Paire
     """
     if len(train) < 2:
         raise ValueError(f"the probe needs at least two training pairs; got {len(train)}.")
+    train, test = train.for_model(model), test.for_model(model)
     generator = torch.Generator().manual_seed(seed)
     rows = torch.randperm(len(train), generator=generator)[:max_train].to(train.device)
     features = x_o_latent_means(model, train).float()[rows]

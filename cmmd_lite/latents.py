@@ -134,7 +134,8 @@ def decode_posterior_mean(model: torch.nn.Module, data: PairedData,
 
     if not (getattr(model, "can_generate", True) and getattr(model, "has_posterior", True)):
         raise ValueError(f"{type(model).__name__} has no posterior and decoder of x_M to reconstruct with.")
-    x_o, x_m, y = data.batch(rows)
+    data = data.for_model(model)
+    x_o, x_m, y = data.batch(rows.to(data.device) if isinstance(rows, torch.Tensor) else rows)
     with evaluating(model):
         mu_q, _ = model.posterior(x_o, x_m, y)
         decoded = model.decoder.mean(model.decode(x_o, mu_q))  # (B, x_m_dim)

@@ -83,9 +83,9 @@ class MultimodalModel(nn.Module):
         mu_p, logvar_p = self.prior_params(x_o)
         if use_mean:
             return F.softmax(self.classifier(mu_p), dim=-1)
-        probs = torch.zeros(x_o.shape[0], self.n_classes, device=x_o.device)
+        probs = torch.zeros(x_o.shape[0], self.n_classes, device=x_o.device, dtype=x_o.dtype)
         for _ in range(n_samples):
-            noise = torch.randn(mu_p.shape, device=mu_p.device, generator=generator)
+            noise = torch.randn(mu_p.shape, device=mu_p.device, dtype=mu_p.dtype, generator=generator)
             probs += F.softmax(self.classifier(mu_p + torch.exp(0.5 * logvar_p) * noise), dim=-1)
         return probs / n_samples
 
@@ -104,7 +104,8 @@ class MultimodalModel(nn.Module):
         mu_p, logvar_p = self.prior_params(x_o)
         outputs = []
         for _ in range(n_samples):
-            z = mu_p + torch.exp(0.5 * logvar_p) * torch.randn(mu_p.shape, device=mu_p.device, generator=generator)
+            noise = torch.randn(mu_p.shape, device=mu_p.device, dtype=mu_p.dtype, generator=generator)
+            z = mu_p + torch.exp(0.5 * logvar_p) * noise
             outputs.append(self.decoder.mean(self.decode(x_o, z)))
         return torch.stack(outputs)
 
@@ -176,7 +177,7 @@ class CMMD(MultimodalModel):
         if objective.omega < 1.0:
             mmd_value = mmd(z_q, z_p, bandwidth=objective.mmd_bandwidth, estimator=objective.mmd_estimator)
         else:
-            mmd_value = torch.zeros((), device=x_o.device)
+            mmd_value = torch.zeros((), device=x_o.device, dtype=x_o.dtype)
         ce_scale = float(len(y)) if objective.ce_reduction == "sum" else 1.0
         return combine_terms(nll_x_m, nll_y, kl, mmd_value, omega=objective.omega, lam=objective.lam,
                              alpha=objective.alpha, ce_scale=ce_scale)

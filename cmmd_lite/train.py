@@ -142,17 +142,16 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
         progress: bool = True, on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None) -> dict[str, Any]:
     """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch.
 
-    Batches are sliced from tensors already on the model's device, in an order drawn from a
-    seeded generator. With ``checkpoint_dir`` the state is saved after every epoch and a run
+    Batches are sliced from tensors on the model's device (``data`` is moved there once), in an
+    order drawn from a seeded generator. With ``checkpoint_dir`` the state is saved after every epoch and a run
     interrupted midway resumes from its last finished epoch. ``on_epoch(record, model)`` is called
     after each epoch (live plots, early stopping by raising). Raises NonFiniteLossError naming the
     term and epoch when a loss term stops being finite (the last good epoch stays on disk).
     """
     config.validate()
     device = next(model.parameters()).device
+    data = data.for_model(model)
     train, val = data.train, data.val
-    if train.device != device:
-        raise ValueError(f"the data is on {train.device} but the model on {device}; call data.to(device).")
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} pairs; at least 2 are needed.")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)

@@ -53,6 +53,8 @@ class PairedData:
     # modality -> (min, max) per feature, each (*shape), in [0, 1] units: min-max scaling fitted on
     # this split (DataConfig.scaling="per_split_minmax", the reference code's); None: x / 255 only.
     feature_ranges: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+    # the floating dtype of the batches (x_o, x_m) this split hands out: the model's parameter dtype
+    dtype: torch.dtype = torch.float32
 
     def __post_init__(self) -> None:
         self.observed, self.missing = tuple(self.observed), tuple(self.missing)
@@ -106,9 +108,9 @@ class PairedData:
         """Float tensor (B, *shape) of one modality for the given pair rows (all when None)."""
         index = self.index[name] if rows is None else self.index[name][rows]
         values = self.sources[name][index]
-        values = values.float().div_(255.0) if values.dtype == torch.uint8 else values.float()
+        values = values.to(self.dtype).div_(255.0) if values.dtype == torch.uint8 else values.to(self.dtype)
         if self.feature_ranges is not None:
-            low, high = self.feature_ranges[name]
+            low, high = (bound.to(self.dtype) for bound in self.feature_ranges[name])
             span = high - low
             # sklearn's MinMaxScaler leaves a constant feature's scale at 1
             values = (values - low) / torch.where(span > 0, span, torch.ones_like(span))
@@ -132,22 +134,35 @@ class PairedData:
         return parts
 
     # --- copies -----------------------------------------------------------------------------
-    def to(self, device: torch.device | str) -> "PairedData":
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "PairedData":
+        """This split on ``device`` handing out batches of ``dtype``; ``self`` when nothing changes."""
+        device = self.device if device is None else torch.device(device)
+        dtype = self.dtype if dtype is None else dtype
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating dtype (the batches' dtype), got {dtype}.")
+        if _same_device(device, self.device) and dtype == self.dtype:
+            return self
         move = lambda d: {k: v.to(device) for k, v in d.items()}  # noqa: E731
         ranges = (None if self.feature_ranges is None else
                   {k: (lo.to(device), hi.to(device)) for k, (lo, hi) in self.feature_ranges.items()})
-        return PairedData(move(self.sources), move(self.index), self.y.to(device), self.observed,
-                          self.missing, self.n_classes, self.standin, ranges)
+        sources = {k: v if v.dtype == torch.uint8 else v.to(dtype) for k, v in move(self.sources).items()}
+        return PairedData(sources, move(self.index), self.y.to(device), self.observed,
+                          self.missing, self.n_classes, self.standin, ranges, dtype)
+
+    def for_model(self, model: torch.nn.Module) -> "PairedData":
+        """This split on the device of ``model``, with batches of its parameters' dtype: what every
+        function that feeds a model a split calls first, so data and model can never disagree."""
+        return self.to(*device_and_dtype(model))
 
     def subset(self, rows: torch.Tensor | slice) -> "PairedData":
         """The pairs at ``rows`` (shares the base tensors)."""
         return PairedData(self.sources, {k: v[rows] for k, v in self.index.items()}, self.y[rows],
-                          self.observed, self.missing, self.n_classes, self.standin, self.feature_ranges)
+                          self.observed, self.missing, self.n_classes, self.standin, self.feature_ranges, self.dtype)
 
     def with_roles(self, observed: Sequence[str], missing: Sequence[str]) -> "PairedData":
         """The same pairs with other modalities observed / missing."""
         return PairedData(self.sources, self.index, self.y, tuple(observed), tuple(missing),
-                          self.n_classes, self.standin, self.feature_ranges)
+                          self.n_classes, self.standin, self.feature_ranges, self.dtype)
 
     def fit_min_max(self, chunk: int = 8192) -> "PairedData":
         """A copy scaled by per-feature min-max fitted on this split's own pairs (the reference
@@ -172,8 +187,13 @@ class PairedSplits:
     test: PairedData
     name: str
 
-    def to(self, device: torch.device | str) -> "PairedSplits":
-        return PairedSplits(self.train.to(device), self.val.to(device), self.test.to(device), self.name)
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> "PairedSplits":
+        return PairedSplits(self.train.to(device, dtype), self.val.to(device, dtype), self.test.to(device, dtype),
+                            self.name)
+
+    def for_model(self, model: torch.nn.Module) -> "PairedSplits":
+        """Every split on the model's device and dtype (see :meth:`PairedData.for_model`)."""
+        return self.to(*device_and_dtype(model))
 
     @property
     def uses_standin(self) -> bool:
@@ -187,6 +207,27 @@ class PairedSplits:
 
 
 # --- building blocks ------------------------------------------------------------------------
+
+def device_and_dtype(model: torch.nn.Module) -> tuple[torch.device | None, torch.dtype | None]:
+    """The device and floating dtype of ``model``'s first parameter (or buffer); (None, None) for a
+    module without tensors, which then takes its inputs wherever they are."""
+    tensor = next(iter(model.parameters()), None)
+    if tensor is None:
+        tensor = next(iter(model.buffers()), None)
+    if tensor is None:
+        return None, None
+    return tensor.device, tensor.dtype if tensor.is_floating_point() else None
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` (the current device) are the same place."""
+    if a.type != b.type:
+        return False
+    if a.index is None or b.index is None:
+        current = torch.cuda.current_device() if a.type == "cuda" and torch.cuda.is_available() else 0
+        return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+    return a.index == b.index
+
 
 def _rng(seed: int, *keys: str) -> np.random.Generator:
     """A generator keyed by the seed and a purpose, so streams do not depend on call order."""
