@@ -7,13 +7,14 @@ slider per hyperparameter and a "train this setting" button.
   in the static HTML book.
 * :func:`grid_explorer` -- in a live kernel, one ipywidgets slider per axis of the grid (e.g.
   omega, lambda, alpha); moving them only re-draws precomputed results, and a button trains a
-  setting that is not in the grid yet (with a progress bar). Without a kernel (the static book)
-  it shows a plotly slider over the precomputed settings instead.
+  setting that is not in the grid yet (with a progress bar). Without a kernel (the static book),
+  and on Colab, it shows a plotly slider over the precomputed settings instead.
 """
 from __future__ import annotations
 
 import base64
 import io
+import itertools
 import math
 from typing import Any, Callable, Mapping, Sequence
 
@@ -80,7 +81,7 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
                   live: bool | None = None):
     """An explorer of precomputed results over a grid of settings (tuples, one entry per axis).
 
-    Live (a Jupyter or Colab kernel; see :func:`cmmd_lite.plotting.in_live_kernel`): one
+    Live (a Jupyter kernel; see :func:`cmmd_lite.plotting.in_live_kernel`): one
     ``SelectionSlider`` per axis, with the values ``axes[name]``. Moving a slider calls
     ``traces(setting)`` when ``available(setting)`` (default: the setting is in ``settings``), so
     it must only read precomputed results; otherwise it says that the setting is not trained yet.
@@ -88,17 +89,20 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
     ``report(done, total)`` moves a progress bar; afterwards the setting counts as available
     (``train`` should store its results where ``traces`` finds them).
 
-    Static (``live=False``, or ``CMMD_STATIC_FIGURES=1`` in the book build): a plotly
+    Static (``live=False``, ``CMMD_STATIC_FIGURES=1`` in the book build, or Colab, which does not
+    draw plotly figures inside widgets: see :func:`cmmd_lite.plotting.on_colab`): a plotly
     :func:`~cmmd_lite.plotting.slider_figure` with one step per entry of ``settings``, labelled
     ``name(setting)`` (default ``"omega=0.1, alpha=10"`` from the axis names; a short ``name``,
     with plotly's ``<br>`` between lines, becomes the step labels and the slider then shows no
     current value, so let ``title`` name the setting); it keeps working without a kernel.
-    Returns the widget box or the figure.
+    On Colab one printed line says so and how to train another setting (``train(setting, print)``
+    in a new cell); rerunning the explorer's cell then adds every grid setting that
+    ``available`` reports to the slider. Returns the widget box or the figure.
     """
     import plotly.graph_objects as go
     from IPython.display import display
 
-    from .plotting import in_live_kernel, slider_figure
+    from .plotting import live_explorer, on_colab, slider_figure
 
     settings = [tuple(s) for s in settings]
     axes = {axis: list(values) for axis, values in axes.items()}
@@ -114,8 +118,17 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
         return ", ".join(f"{axis}={value:g}" if isinstance(value, (int, float)) else f"{axis}={value}"
                          for axis, value in zip(axes, setting))
 
-    live = in_live_kernel() if live is None else live
-    if not live:
+    hint = ""  # printed on Colab, where the explorer is static and has no "train" button
+    if train is not None:
+        function = getattr(train, "__name__", "")
+        function = function if function.isidentifier() else "train"
+        example = next((s for s in itertools.product(*axes.values()) if s not in settings), settings[0])
+        hint = (f"To train another setting ({', '.join(axes)}), run e.g. {function}({example!r}, print) "
+                "in a new cell"
+                + (", then rerun this cell." if available is not None else "."))
+    if not live_explorer(live, train_hint=hint):
+        if available is not None and on_colab():  # settings trained since, e.g. by the hint above
+            settings += [s for s in itertools.product(*axes.values()) if s not in settings and available(s)]
         frames = {describe(s): traces(s) for s in settings}
         frame_layouts = {describe(s): {"title": {"text": title(s)}} for s in settings} if title else None
         step_labels = {describe(s): name(s) for s in settings} if name else None

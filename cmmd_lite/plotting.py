@@ -7,7 +7,8 @@ so ``import cmmd_lite`` never needs them and never picks a backend or a renderer
 * :func:`collapse_figure` -- posterior-collapse curves (Appendix E), one trace per KL (plotly).
 * :func:`slider_figure` -- a plotly figure with a slider over precomputed frames; it stays
   interactive in the static HTML book (no kernel needed).
-* :func:`widget_or_static` -- ipywidgets sliders in a live kernel, :func:`slider_figure` otherwise.
+* :func:`widget_or_static` -- ipywidgets sliders in a live kernel, :func:`slider_figure` otherwise
+  (also on Colab, which does not draw plotly figures inside widgets).
 * :func:`image_grid` -- paired images, one row per modality (stand-ins are labelled as such).
 * :func:`cmmd_diagram` -- the forward pass of paper Fig. 1 as a small graph (matplotlib).
 * :func:`collapse_panels_traces`, :func:`collapse_panels_layout` -- paper Fig. 2: collapse curves of
@@ -184,15 +185,38 @@ def in_live_kernel() -> bool:
     return True
 
 
+def on_colab() -> bool:
+    """True on Google Colab, where plotly figures shown inside an ``ipywidgets.Output`` stay blank
+    (googlecolab/colabtools#5889, "Plotly is not defined"); a figure displayed in a cell is drawn."""
+    return "google.colab" in sys.modules
+
+
+def live_explorer(live: bool | None = None, *, train_hint: str = "") -> bool:
+    """Whether an explorer draws ipywidgets (``live``, default :func:`in_live_kernel`).
+
+    On Colab a live kernel still gets the static explorer (see :func:`on_colab`), and one printed
+    line says so, followed by ``train_hint`` (how to add a setting). An explicit ``live`` wins.
+    """
+    if live is not None:
+        return live
+    if not in_live_kernel():
+        return False
+    if on_colab():
+        print("On Colab this explorer is the static one (Colab does not draw plotly figures inside widgets): "
+              "a plotly slider over the precomputed settings." + (f" {train_hint}" if train_hint else ""))
+        return False
+    return True
+
+
 def widget_or_static(compute: Callable[[Any], Sequence[Any]], values: Sequence[Any], *,
                      layout: Mapping[str, Any] | None = None, label: str = "",
                      title: Callable[[Any], str] | None = None, active: int = 0, live: bool | None = None):
     """Show an explorer of ``compute(value) -> traces`` over ``values``; returns what it showed.
 
-    In a live kernel (Jupyter, Colab) an ipywidgets slider calls ``compute`` on demand. Otherwise
-    (the static book: ``CMMD_STATIC_FIGURES=1``, or ``live=False``) every value is computed up front
-    into a :func:`slider_figure`, which keeps working without a kernel. ``title(value)`` gives a
-    per-value figure title. Assign the result (``explorer = widget_or_static(...)``) so that a
+    In a live Jupyter kernel an ipywidgets slider calls ``compute`` on demand. Otherwise (the static
+    book: ``CMMD_STATIC_FIGURES=1``; Colab, see :func:`on_colab`; or ``live=False``) every value is
+    computed up front into a :func:`slider_figure`, which keeps working without a kernel.
+    ``title(value)`` gives a per-value figure title. Assign the result (``explorer = widget_or_static(...)``) so that a
     notebook does not display it a second time.
     """
     import plotly.graph_objects as go
@@ -200,8 +224,7 @@ def widget_or_static(compute: Callable[[Any], Sequence[Any]], values: Sequence[A
     from IPython.display import display
 
     values = list(values)
-    live = in_live_kernel() if live is None else live
-    if not live:
+    if not live_explorer(live):
         frames = {value: compute(value) for value in values}
         frame_layouts = {value: {"title": {"text": title(value)}} for value in values} if title else None
         fig = slider_figure(frames, layout=layout, frame_layouts=frame_layouts, label=label, active=active)
