@@ -19,7 +19,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .validation import check_choice, check_positive_int, check_range
+from .validation import (check_choice, check_folder_name, check_int_tuple, check_names, check_positive_int,
+                         check_range, check_seed)
 
 ENV_PROFILE = "CMMD_PROFILE"
 PROFILES = ("smoke", "laptop", "paper")
@@ -28,6 +29,16 @@ DECODERS = ("gaussian", "bernoulli", "deconv")
 # "cmmd" is the paper's model; the others are the baselines of Sec. 4 (cmmd_lite.baselines).
 MODEL_TYPES = ("cmmd", "m_xo", "vcca", "mvae", "mmvae")
 MMVAE_BOUNDS = ("elbo", "iwae", "dreg")
+# The modality names each dataset's builder gives its PairedData (cmmd_lite.data.paired), in order.
+DATASET_MODALITIES = {
+    "mnist2": ("mnist_rotated", "mnist_noisy"),
+    "mnist_svhn": ("mnist", "svhn"),
+    "mnist3": ("mnist", "mnist_rotated", "svhn"),
+    "arrays": ("x_o", "x_m"),  # paired_from_arrays
+}
+# Datasets whose builder fixes the roles (DataConfig.observed must say so); the others (mnist3)
+# take any non-empty proper subset of their modalities as x_o.
+FIXED_OBSERVED = {"mnist2": ("mnist_rotated",), "mnist_svhn": ("mnist",), "arrays": ("x_o",)}
 
 
 @dataclass(frozen=True)
@@ -55,13 +66,33 @@ class DataConfig:
 
     def validate(self) -> None:
         check_choice("dataset", self.dataset, DATASETS)
+        self._check_observed()
+        check_seed("data_seed", self.data_seed)
         check_range("val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
         for name in ("max_train", "max_val", "max_test"):
-            if getattr(self, name) is not None:
-                check_positive_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name), allow_none=True)
         check_positive_int("pairing_multiplier", self.pairing_multiplier)
         check_choice("svhn_source", self.svhn_source, ("auto", "real", "standin"))
         check_choice("scaling", self.scaling, ("fixed", "per_split_minmax"))
+
+    def _check_observed(self) -> None:
+        """``observed`` names modalities of the dataset and leaves at least one missing (x_M)."""
+        names = DATASET_MODALITIES[self.dataset]
+        fixed = FIXED_OBSERVED.get(self.dataset)
+        if fixed is not None:
+            if self.observed != fixed:
+                missing = tuple(m for m in names if m not in fixed)
+                raise ValueError(
+                    f"observed={self.observed!r} is not allowed for dataset={self.dataset!r}: its modalities "
+                    f"{names} have fixed roles, x_o = {fixed} and x_M = {missing}, so set observed={fixed!r} "
+                    "(only mnist3 offers a choice; cmmd_lite.data.paired.with_observed swaps the roles of "
+                    "loaded data).")
+            return
+        what = (f"for dataset={self.dataset!r} it must be a non-empty proper subset, without repeats, of its "
+                f"modalities {names} (the others are x_M)")
+        check_names("observed", self.observed, names, what)
+        if len(self.observed) >= len(names):
+            raise ValueError(f"observed={self.observed!r} is not allowed: {what}; it leaves no modality missing.")
 
 
 @dataclass(frozen=True)
@@ -91,19 +122,15 @@ class ModelConfig:
         check_choice("model_type", self.model_type, MODEL_TYPES)
         check_positive_int("z_dim", self.z_dim)
         for name in ("encoder_hidden", "prior_hidden", "decoder_hidden", "classifier_hidden"):
-            for width in getattr(self, name):
-                check_positive_int(f"{name} entry", width)
+            check_int_tuple(name, getattr(self, name), example="(400, 400); () for none")
         check_choice("decoder", self.decoder, DECODERS)
-        check_range("dropout", self.dropout, 0.0, 1.0)
-        if self.dropout >= 1.0:
-            raise ValueError("dropout=1.0 drops every unit; allowed: [0, 1).")
+        check_range("dropout", self.dropout, 0.0, 1.0, high_open=True)  # 1.0 would drop every unit
         check_range("decoder_logvar_min", self.decoder_logvar_min)
         check_range("decoder_logvar_max", self.decoder_logvar_max)
         if self.decoder_logvar_min >= self.decoder_logvar_max:
             raise ValueError(f"decoder_logvar_min={self.decoder_logvar_min} must be below "
                              f"decoder_logvar_max={self.decoder_logvar_max}.")
-        if self.init_std is not None:
-            check_range("init_std", self.init_std, 0.0, low_open=True)
+        check_range("init_std", self.init_std, 0.0, low_open=True, allow_none=True)
 
 
 @dataclass(frozen=True)
@@ -135,8 +162,7 @@ class ObjectiveConfig:
         check_range("omega", self.omega, 0.0, 1.0)
         check_range("lam", self.lam, 0.0)
         check_range("alpha", self.alpha, 0.0)
-        if self.mmd_bandwidth is not None:
-            check_range("mmd_bandwidth", self.mmd_bandwidth, 0.0, low_open=True)
+        check_range("mmd_bandwidth", self.mmd_bandwidth, 0.0, low_open=True, allow_none=True)
         check_choice("mmd_estimator", self.mmd_estimator, ("unbiased", "biased"))
         check_choice("classifier_input", self.classifier_input,
                      ("prior_sample", "prior_mean", "posterior_sample"))
@@ -162,8 +188,9 @@ class TrainConfig:
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         if self.batch_size < 2:
-            raise ValueError("batch_size must be at least 2 (the MMD estimate needs two samples).")
+            raise ValueError(f"batch_size={self.batch_size} must be at least 2 (the MMD estimate needs two samples).")
         check_range("lr", self.lr, 0.0, low_open=True)
+        check_seed("seed", self.seed)
         check_positive_int("eval_samples", self.eval_samples)
 
 
@@ -182,9 +209,14 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> "Config":
+        check_folder_name("name", self.name)  # it names the checkpoint folder
         check_choice("profile", self.profile, PROFILES)
-        for section in SECTIONS:
-            getattr(self, section).validate()
+        for section, section_cls in SECTIONS.items():
+            value = getattr(self, section)
+            if not isinstance(value, section_cls):
+                raise ValueError(f"{section}={value!r} must be a {section_cls.__name__}; got a "
+                                 f"{type(value).__name__} (Config.from_dict reads a dict).")
+            value.validate()
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -6,21 +6,69 @@ import random
 import numpy as np
 import torch
 
+from .validation import check_seed
+
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (CPU and all GPUs)."""
+    """Seed Python, NumPy and PyTorch (CPU and all GPUs); ``seed`` is an int in [0, 2**32)."""
+    check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def choose_device(preferred: str | None = None) -> torch.device:
-    """``preferred`` if given, else CUDA, then Apple MPS, then the CPU."""
+def _mps_available() -> bool:
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def available_devices() -> list[str]:
+    """The devices this machine can run on: ``cpu``, then each CUDA device, then ``mps``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        count = torch.cuda.device_count()
+        devices += ["cuda"] + [f"cuda:{i}" for i in range(count)]
+    if _mps_available():
+        devices.append("mps")
+    return devices
+
+
+def choose_device(preferred: str | torch.device | None = None) -> torch.device:
+    """``preferred`` if given (a ValueError if this machine has no such device), else CUDA, then
+    Apple MPS, then the CPU."""
     if preferred:
-        return torch.device(preferred)
+        return _checked_device(preferred)
     if torch.cuda.is_available():
         return torch.device("cuda")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
+    if _mps_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def _checked_device(preferred: str | torch.device) -> torch.device:
+    def unavailable(why: str) -> ValueError:
+        return ValueError(f"device {str(preferred)!r} is not available here ({why}); "
+                          f"available: {', '.join(available_devices())}.")
+
+    try:
+        device = preferred if isinstance(preferred, torch.device) else torch.device(str(preferred).strip())
+    except (RuntimeError, ValueError, TypeError):
+        raise unavailable("not a device name torch knows") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise unavailable("no CUDA GPU is visible to torch")
+        count = torch.cuda.device_count()
+        if device.index is not None and device.index >= count:
+            raise unavailable(f"this machine has {count} CUDA device{'s' if count != 1 else ''}")
+        return device
+    if device.type == "mps":
+        if not _mps_available():
+            raise unavailable("Apple MPS is not available")
+        return device
+    backend = getattr(torch, device.type, None)  # e.g. torch.xpu
+    is_available = getattr(backend, "is_available", None)
+    if callable(is_available) and is_available():
+        return device
+    raise unavailable(f"cmmd_lite runs on cpu, cuda or mps, and no {device.type} backend is available")
