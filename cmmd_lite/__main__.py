@@ -8,27 +8,92 @@ give the starting values. ``reproduce NAME`` runs one of the paper's tables or f
 from __future__ import annotations
 
 import argparse
+import errno
+import inspect
 import json
 import sys
-from dataclasses import fields
-from typing import Any, Sequence
+from dataclasses import MISSING, Field, fields
+from typing import Any, Callable, Sequence
 
 from .config import PROFILES, SECTIONS, Config, config_names, current_profile, get_config
 
+# Examples for the error messages of fields whose default is None.
+_NONE_DEFAULT_EXAMPLES = {"max_train": "1000", "max_val": "1000", "max_test": "1000", "init_std": "0.001",
+                          "mmd_bandwidth": "400"}
 
-def _parse_value(annotation: str, text: str) -> Any:
-    """Turn a flag's text into the field's type, read from its annotation string."""
+
+def _expected(annotation: str) -> str:
+    """What a flag of this annotation takes, in words."""
+    if annotation.startswith("tuple[int"):
+        kind = "comma-separated integers"
+    elif annotation.startswith("tuple[str"):
+        kind = "comma-separated names"
+    elif annotation.startswith("int"):
+        kind = "an integer"
+    elif annotation.startswith("float"):
+        kind = "a float"
+    else:
+        kind = "a string"
+    return f"{kind} or 'none'" if "None" in annotation else kind
+
+
+def _parse_value(annotation: str, text: str, name: str | None = None, example: str | None = None) -> Any:
+    """Turn a flag's text into the field's type, read from its annotation string.
+
+    A ValueError names ``name`` (the flag, when given), the expected type, ``example`` and the text.
+    """
     if "None" in annotation and text.strip().lower() == "none":
         return None
-    if annotation.startswith("tuple[int"):
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    if annotation.startswith("tuple[str"):
-        return tuple(part.strip() for part in text.split(",") if part.strip())
-    if annotation.startswith("int"):
-        return int(text)
-    if annotation.startswith("float"):
-        return float(text)
+    try:
+        if annotation.startswith("tuple[int"):
+            return tuple(int(part) for part in text.split(",") if part.strip())
+        if annotation.startswith("tuple[str"):
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if annotation.startswith("int"):
+            return int(text)
+        if annotation.startswith("float"):
+            return float(text)
+    except ValueError:
+        hint = f" (e.g. {example})" if example else ""
+        what = f"{name} expects" if name else "expected"
+        raise ValueError(f"{what} {_expected(annotation)}{hint}, got {text!r}") from None
     return text
+
+
+def _example(f: Field) -> str | None:
+    """The field's default, written as a flag value, for error messages."""
+    default = f.default if f.default is not MISSING else None
+    if default is None:
+        return _NONE_DEFAULT_EXAMPLES.get(f.name)
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    return str(default)
+
+
+def _flag_type(flag: str, annotation: str, example: str | None) -> Callable[[str], Any]:
+    """argparse ``type`` of one config flag: parses, or raises ArgumentTypeError naming the flag."""
+    def parse(text: str) -> Any:
+        try:
+            return _parse_value(annotation, text, flag, example)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    parse.__name__ = annotation  # argparse names a type by its __name__ in some messages
+    return parse
+
+
+def _positive_int_flag(flag: str, example: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{flag} expects a positive integer (e.g. {example}), got {text!r}")
+        return value
+
+    parse.__name__ = "positive int"
+    return parse
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -38,8 +103,9 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     for section, cls in SECTIONS.items():
         group = parser.add_argument_group(f"{section} fields")
         for f in fields(cls):
-            group.add_argument(f"--{f.name.replace('_', '-')}", dest=f"field:{f.name}", metavar=str(f.type).upper(),
-                               type=lambda text, a=str(f.type): _parse_value(a, text), default=argparse.SUPPRESS,
+            flag = f"--{f.name.replace('_', '-')}"
+            group.add_argument(flag, dest=f"field:{f.name}", metavar=str(f.type).upper(),
+                               type=_flag_type(flag, str(f.type), _example(f)), default=argparse.SUPPRESS,
                                help="(default from the named config and profile)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -50,10 +116,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return get_config(args.config, args.profile or current_profile(), **overrides)
 
 
-def _print_metrics(title: str, metrics: dict[str, Any]) -> None:
+def _print_metrics(title: str, metrics: dict[str, Any], n_samples: int) -> None:
     rmse = "n/a (no decoder)" if metrics["rmse"] is None else f"{metrics['rmse']['x_m']:.4f}"
-    print(f"{title}: accuracy {metrics['accuracy']:.4f} (prior mean: {metrics['accuracy_prior_mean']:.4f}), "
-          f"x_M RMSE {rmse}, pairs {metrics['n_pairs']:,}")
+    print(f"{title}: accuracy {metrics['accuracy']:.4f} ({n_samples} prior samples; prior mean: "
+          f"{metrics['accuracy_prior_mean']:.4f}), x_M RMSE {rmse}, pairs {metrics['n_pairs']:,}")
     for name, curve in metrics["collapse"].items():
         eps = metrics["collapse_epsilons"]
         points = ", ".join(f"eps={eps[i]:.1f}: {curve[i]:.2f}" for i in (0, 13, 26, 39))
@@ -96,17 +162,59 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         key, _, text = item.partition("=")
         seeds_by_model[key.strip()] = integers(text, f"--seeds-of {key.strip()}=")
     models = [part.strip() for part in args.models.split(",") if part.strip()] if args.models else None
-    try:
-        reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
-                  overrides=args.override, device=args.device, progress=args.progress,
-                  seeds_by_model=seeds_by_model)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    # errors of the library are reported by main()
+    reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
+              overrides=args.override, device=args.device, progress=args.progress,
+              seeds_by_model=seeds_by_model)
     return 0
 
 
+def _library_errors() -> tuple[type[BaseException], ...]:
+    """The exception types the CLI reports in one line (tracebacks stay for everything else)."""
+    from .data.files import DataFileError  # MissingDataError is one (and a FileNotFoundError)
+    from .train import CheckpointError, NonFiniteLossError
+
+    return ValueError, DataFileError, CheckpointError, NonFiniteLossError, OSError
+
+
+def _error_message(error: BaseException) -> str:
+    from .data.files import DataFileError
+    from .paths import ENV_CACHE_DIR
+
+    if isinstance(error, OSError) and not isinstance(error, DataFileError) and error.strerror:
+        where = "".join(f" {name!r}" for name in (error.filename, error.filename2) if name is not None)
+        message = f"{error.strerror}:{where}" if where else error.strerror
+        if error.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            message += f" (the disk is full: free some space, or set {ENV_CACHE_DIR} to a folder on another disk)"
+        elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            message += f" (the folder is not writable: set {ENV_CACHE_DIR} to a writable folder)"
+        return message
+    return str(error).strip() or type(error).__name__
+
+
+def _report(error: BaseException) -> None:
+    """``error: <message>`` on stderr; the continuation lines of a long message indented below it."""
+    first, *rest = _error_message(error).splitlines() or [type(error).__name__]
+    print(f"error: {first}", file=sys.stderr)
+    for line in rest:
+        print(f"  {line}", file=sys.stderr)
+
+
+def _train_command(argv: Sequence[str]) -> str:
+    """The ``train`` command line for the config of an ``evaluate`` command line."""
+    words, skip = [], False
+    for word in argv[1:]:
+        if skip or word == "--split" or word.startswith("--split="):
+            skip = word == "--split"
+            continue
+        words.append(word)
+    return " ".join(["python -m cmmd_lite train", *words])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (2, with one ``error:`` line, for the library's
+    own errors: bad values, missing data files, unusable checkpoints, non-finite losses, disk errors)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(prog="python -m cmmd_lite", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -118,10 +226,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     evaluate_parser.add_argument("--split", default="test", choices=("train", "val", "test"))
     for sub in (train_parser, evaluate_parser):
         sub.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+        sub.add_argument("--samples", default=None, type=_positive_int_flag("--samples", "10"),
+                         help="prior samples averaged by the predictive classifier (default: the same "
+                              "as cmmd_lite.evaluate())")
     commands.add_parser("configs", help="list the named configs and their fields (laptop profile)")
     _add_reproduce_parser(commands)
     args = parser.parse_args(argv)
+    try:
+        return _run(args, parser, argv)
+    except Exception as error:  # noqa: BLE001 - the library's own errors get one line, others a traceback
+        if not isinstance(error, _library_errors()):
+            raise
+        _report(error)
+        return 2
 
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     if args.command == "reproduce":
         return _reproduce(args, parser)
 
@@ -133,11 +253,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data.paired import load_paired  # heavy imports only when needed
     from .evaluate import evaluate
     from .train import CheckpointError, checkpoint_dir_for, load_checkpoint, train_or_load
+    from .utils import choose_device
 
-    try:
-        config = config_from_args(args)
-    except ValueError as error:
-        parser.error(str(error))
+    config = config_from_args(args)
+    choose_device(args.device)  # an unavailable device fails here, before any data is loaded
+    # The same number of prior samples as cmmd_lite.evaluate() unless --samples says otherwise.
+    n_samples = args.samples or inspect.signature(evaluate).parameters["n_samples"].default
     data = load_paired(config.data)
     print(data.summary())
     if args.command == "train":
@@ -149,20 +270,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"checkpoint: {result.checkpoint_dir}")
         model, split_data, split = result.model, result.data.test, "test"
     else:
-        folder = checkpoint_dir_for(config)
+        folder = checkpoint_dir_for(config, data)  # keyed by the config and the data
         try:
-            model, _, _ = load_checkpoint(folder, config, data.to("cpu"), device=args.device)
+            model, _, _ = load_checkpoint(folder, config, data, device=args.device)
         except CheckpointError as error:
-            print(f"error: {error}\nTrain it first: python -m cmmd_lite train {' '.join(sys.argv[2:])}", file=sys.stderr)
-            return 2
+            raise CheckpointError(f"{error} Train it first: {_train_command(argv)}") from error
         split = args.split
-        split_data = getattr(data, split).to(next(model.parameters()).device)
+        split_data = getattr(data, split)  # evaluate() moves it to the model's device
         print(f"checkpoint: {folder}")
-    metrics = evaluate(model, split_data, n_samples=config.train.eval_samples, seed=config.train.seed)
-    _print_metrics(f"{split} ({data.name})", metrics)
+    metrics = evaluate(model, split_data, n_samples=n_samples, seed=config.train.seed)
+    _print_metrics(f"{split} ({data.name})", metrics, n_samples)
     if args.json:
         with open(args.json, "w") as file:
-            json.dump({"config": config.to_dict(), "split": split, "metrics": metrics}, file, indent=1)
+            json.dump({"config": config.to_dict(), "split": split, "n_samples": n_samples, "metrics": metrics},
+                      file, indent=1)
         print(f"metrics written to {args.json}")
     return 0
 

@@ -48,6 +48,7 @@ from . import paths
 from .config import PROFILES, current_profile
 from .data.paired import PairedData, PairedSplits, device_and_dtype
 from .evaluate import generate_missing
+from .store import ArtefactError, load_tensors, locked, save_tensors
 from .validation import check_choice, check_positive_int, check_range
 
 CACHE_FORMAT = 2  # bump when the file layout or the training procedure changes
@@ -55,7 +56,7 @@ AVERAGES = ("micro", "macro")
 ARCHS = ("auto", "mlp", "cnn")
 
 
-class CoherenceCacheError(ValueError):
+class CoherenceCacheError(ArtefactError):
     """A cached classifier file is unreadable or was made with other settings or data."""
 
 
@@ -326,10 +327,10 @@ def cache_path_for(splits: PairedSplits, modality: str, settings: ClassifierSett
 
 def _load_cached(path: Path, key: dict[str, Any], device: torch.device) -> ModalityClassifier:
     try:
-        stored = torch.load(path, map_location=device, weights_only=True)
+        stored = load_tensors(path, device)
         meta = json.loads(stored["meta"])
         state = stored["state"]
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same advice
+    except Exception as error:  # noqa: BLE001 - any unreadable or corrupted file gets the same advice
         raise CoherenceCacheError(f"cannot read the cached classifier {path} ({type(error).__name__}: {error}); "
                                   f"delete it to retrain.") from error
     if meta.get("key") != key:
@@ -370,14 +371,12 @@ def modality_classifier(splits: PairedSplits, modality: str, settings: Classifie
         return train_modality_classifier(splits, modality, settings, device=device)
     key = _cache_key(splits, modality, settings)
     path = _path_for_key(key) if path is None else Path(path)
-    if path.is_file() and not retrain:
-        return _load_cached(path, key, device)
-    model = train_modality_classifier(splits, modality, settings, device=device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    info = {k: v for k, v in model.info.items() if k not in ("loaded", "cache_file")}
-    torch.save({"meta": json.dumps({"key": key, "info": info}), "state": model.state_dict()}, tmp)
-    os.replace(tmp, path)
+    with locked(path.with_name(f".{path.name}.lock"), what=f"the {modality} classifier"):
+        if path.is_file() and not retrain:
+            return _load_cached(path, key, device)
+        model = train_modality_classifier(splits, modality, settings, device=device)
+        info = {k: v for k, v in model.info.items() if k not in ("loaded", "cache_file")}
+        save_tensors(path, {"meta": json.dumps({"key": key, "info": info}), "state": model.state_dict()})
     model.info.update(cache_file=str(path))
     return model
 

@@ -21,7 +21,9 @@ _CHECKOUT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def cache_dir(*parts: str) -> Path:
-    """The cache folder (created if missing), or a subfolder of it."""
+    """The cache folder, or a subfolder of it (created if missing and possible: a read-only cache
+    is returned as it is, so that finished artefacts in it still load; writing there then fails
+    with :class:`cmmd_lite.store.StorageError`)."""
     root = os.environ.get(ENV_CACHE_DIR)
     if root:
         base = Path(root).expanduser()
@@ -30,7 +32,10 @@ def cache_dir(*parts: str) -> Path:
     else:
         base = Path.home() / ".cache" / "cmmd_lite"
     path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
     return path
 
 

@@ -1,15 +1,18 @@
 """Training: one function for the CLI, the tests and the notebooks; train-or-load by config.
 
-A checkpoint folder holds ``config.json``, ``history.json`` (per-epoch loss terms, validation
-accuracy, timings), ``best.pt`` (the state_dict of the epoch with the best *validation*
-accuracy) and ``last.pt`` (model, optimiser and random states, to resume). Tensors are loaded
-with ``weights_only=True``.
+A checkpoint folder, keyed by the config and a digest of the data, holds ``config.json``,
+``state.pt`` (model, optimiser, random states and history: one atomic file per epoch, to resume),
+``best.pt`` (the weights of the epoch with the best *validation* accuracy) and ``history.json``
+(a readable copy of the per-epoch loss terms, validation accuracy and timings). Every file is
+written through :mod:`cmmd_lite.store`: atomically, with a checksum that is verified on load,
+under a lock per folder, and tensors are loaded with ``weights_only=True``.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +23,7 @@ from tqdm.auto import tqdm
 
 from . import paths
 from .config import Config, ObjectiveConfig
+from .store import ArtefactError, fingerprint, load_tensors, locked, read_json, save_tensors, write_json
 from .data.paired import PairedData, PairedSplits, load_paired
 from .evaluate import accuracy
 from .baselines import model_class
@@ -34,8 +38,9 @@ class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or infinite during training."""
 
 
-class CheckpointError(ValueError):
-    """A checkpoint cannot be used: another config, other data, or an unreadable file."""
+# A checkpoint cannot be used: another config, other data, or a corrupted or unreadable file. The
+# store raises the same class for every artefact (classifiers, pairings, sweep records).
+CheckpointError = ArtefactError
 
 
 @dataclass
@@ -58,60 +63,67 @@ def build_model(config: Config, data: PairedData) -> MultimodalModel:
 
 
 def data_signature(data: PairedSplits) -> dict[str, Any]:
-    """What a checkpoint must agree with besides the config."""
+    """What a checkpoint must agree with besides the config: shapes, roles and a digest of the
+    content of every split (:meth:`PairedSplits.digest`), so other data never loads this model."""
     train = data.train
     return {"name": data.name, "x_o_dim": train.x_o_dim, "x_m_dim": train.x_m_dim, "n_classes": train.n_classes,
             "n_train": len(train), "n_val": len(data.val), "observed": list(train.observed),
             "missing": list(train.missing), "x_m_shapes": [list(s) for s in train.x_m_shapes],
-            "standin": sorted(train.standin)}
+            "standin": sorted(train.standin), "digest": data.digest()}
 
 
-def checkpoint_dir_for(config: Config, root: Path | None = None) -> Path:
-    """``<cache>/checkpoints/<name>[-<model_type>]-<profile>-<fingerprint>``: one folder per distinct config."""
+def checkpoint_dir_for(config: Config, data: PairedSplits, root: Path | str | None = None) -> Path:
+    """``<cache>/checkpoints/<name>[-<model_type>]-<profile>-<key>``: one folder per config and data
+    (the key is a fingerprint of the config's fingerprint and the data's digest)."""
     root = Path(root) if root is not None else paths.cache_dir("checkpoints")
     model_type = config.model.model_type
     label = config.name if model_type == "cmmd" else f"{config.name}-{model_type}"
-    return root / f"{label}-{config.profile}-{config.fingerprint()}"
+    return root / f"{label}-{config.profile}-{fingerprint([config.fingerprint(), data.digest()])}"
 
 
 # --- files --------------------------------------------------------------------------------
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    if path.suffix == ".json":
-        tmp.write_text(json.dumps(obj, indent=1))
-    else:
-        torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _load_tensors(path: Path, device: torch.device) -> Any:
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise CheckpointError(f"cannot read checkpoint file {path} ({type(error).__name__}: {error}). "
-                              f"It is corrupted or not a cmmd_lite checkpoint; move it away to retrain.") from error
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"cannot read {path} ({error}); move the folder {path.parent} away to retrain.") from error
-
+# config.json  {"config", "data"}: what the folder was trained with
+# state.pt     the resumable unit, one atomic file per epoch: model, optimiser, random states, history
+# best.pt      {"epoch", "weights"}: the best validation epoch's weights, written when it improves
+# history.json a readable copy of the history (written after state.pt; never read to resume)
 
 def _check_matches(folder: Path, config: Config | None, signature: dict[str, Any] | None) -> Config:
     """The config stored in ``folder``; CheckpointError if it differs from ``config`` or the data."""
-    stored = _read_json(folder / "config.json")
-    stored_config = Config.from_dict(stored["config"])
+    stored = read_json(folder / "config.json")
+    try:
+        stored_config = Config.from_dict(stored["config"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{folder / 'config.json'} does not describe a cmmd_lite config ({error}); "
+                              f"move {folder} away (or pass retrain=True) to rebuild it.") from error
     if config is not None and stored_config != config:
         changes = "; ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in stored_config.diff(config).items())
         raise CheckpointError(f"the checkpoint in {folder} was trained with another config ({changes}). "
                               "Train one for this config (train_or_load does), or load it without a config.")
     if signature is not None and stored.get("data") != signature:
-        raise CheckpointError(f"the checkpoint in {folder} was trained on other data: {stored.get('data')} "
-                              f"vs now {signature}.")
+        differs = sorted(k for k in set(signature) | set(stored.get("data") or {})
+                         if (stored.get("data") or {}).get(k) != signature.get(k))
+        raise CheckpointError(f"the checkpoint in {folder} was trained on other data (differs in: "
+                              f"{', '.join(differs)}): {stored.get('data')} vs now {signature}.")
     return stored_config
+
+
+def _best_weights(folder: Path, history: dict[str, Any], state: dict[str, Any] | None,
+                  device: torch.device) -> dict[str, torch.Tensor] | None:
+    """The weights of ``history``'s best epoch: best.pt, or the resumable state's model when a
+    crash came between writing state.pt and best.pt (the last epoch was the best)."""
+    best_epoch = history.get("best_epoch")
+    if best_epoch is None:
+        return None
+    if (folder / "best.pt").is_file():
+        best = load_tensors(folder / "best.pt", device)
+        if not isinstance(best, dict) or "weights" not in best:  # a checkpoint written before checksums
+            return best
+        if best.get("epoch") == best_epoch:
+            return best["weights"]
+    if state is not None and best_epoch == len(history["epochs"]):
+        return {k: v.clone() for k, v in state["model"].items()}
+    raise CheckpointError(f"{folder} is inconsistent: its history names epoch {best_epoch} as the best, "
+                          "but best.pt holds another epoch. Move the folder away (or pass retrain=True).")
 
 
 def load_checkpoint(folder: Path | str, config: Config | None = None, data: PairedSplits | None = None,
@@ -119,21 +131,25 @@ def load_checkpoint(folder: Path | str, config: Config | None = None, data: Pair
     """(model with the best validation weights, its config, its history) from a checkpoint folder.
 
     Passing ``config`` and/or ``data`` checks that the checkpoint was trained with exactly them.
+    Every weights file is verified against its checksum before it is loaded.
     """
     folder, device = Path(folder), choose_device(str(device) if device else None)
     if not (folder / "config.json").is_file() or not (folder / "best.pt").is_file():
         raise CheckpointError(f"{folder} holds no finished checkpoint (config.json and best.pt are needed).")
     stored_config = _check_matches(folder, config, data_signature(data) if data is not None else None)
-    stored_data = _read_json(folder / "config.json")["data"]
+    stored_data = read_json(folder / "config.json")["data"]
     model = model_class(stored_config.model.model_type)(
         stored_data["x_o_dim"], stored_data["x_m_dim"], stored_data["n_classes"], stored_config.model,
         x_m_shapes=[tuple(s) for s in stored_data["x_m_shapes"]]).to(device)
-    state = _load_tensors(folder / "best.pt", device)
+    history = read_json(folder / "history.json")
+    state = _best_weights(folder, history, None, device)
+    if state is None:
+        raise CheckpointError(f"{folder} names no best epoch; it holds no finished checkpoint.")
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
         raise CheckpointError(f"the weights in {folder / 'best.pt'} do not fit the model its config describes: {error}") from error
-    return model, stored_config, _read_json(folder / "history.json")
+    return model, stored_config, history
 
 
 # --- the training loop ----------------------------------------------------------------------
@@ -143,10 +159,11 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
     """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch.
 
     Batches are sliced from tensors on the model's device (``data`` is moved there once), in an
-    order drawn from a seeded generator. With ``checkpoint_dir`` the state is saved after every epoch and a run
+    order drawn from a seeded generator. With ``checkpoint_dir`` the resumable state is saved as
+    one atomic file after every epoch (and the best weights when they improve), and a run
     interrupted midway resumes from its last finished epoch. ``on_epoch(record, model)`` is called
     after each epoch (live plots, early stopping by raising). Raises NonFiniteLossError naming the
-    term and epoch when a loss term stops being finite (the last good epoch stays on disk).
+    terms and the epoch when a loss term stops being finite (finished epochs stay on disk).
     """
     config.validate()
     device = next(model.parameters()).device
@@ -154,27 +171,26 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
     train, val = data.train, data.val
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} pairs; at least 2 are needed.")
+    if len(val) < 1:
+        raise ValueError("the validation split is empty: model selection needs validation pairs "
+                         "(raise DataConfig.val_fraction, or pass a non-empty val split).")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     shuffle = torch.Generator().manual_seed(config.train.seed)
     seed_everything(config.train.seed)
     history: dict[str, Any] = {"epochs": [], "best_epoch": None, "best_val_accuracy": -1.0, "completed": False,
                                "device": str(device), "train_seconds": 0.0}
     start_epoch, best_state = 0, None
-    if checkpoint_dir is not None:
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        last = checkpoint_dir / "last.pt"
-        if last.is_file():
-            state = _load_tensors(last, device)
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            shuffle.set_state(state["shuffle_rng"].cpu())
-            torch.set_rng_state(state["torch_rng"].cpu())
-            if device.type == "cuda" and "cuda_rng" in state:
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
-            history = _read_json(checkpoint_dir / "history.json")
-            start_epoch = len(history["epochs"])
-            if (checkpoint_dir / "best.pt").is_file():
-                best_state = _load_tensors(checkpoint_dir / "best.pt", device)
+    if checkpoint_dir is not None and (checkpoint_dir / "state.pt").is_file():
+        state = load_tensors(checkpoint_dir / "state.pt", device)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        shuffle.set_state(state["shuffle_rng"].cpu())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if device.type == "cuda" and "cuda_rng" in state:
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
+        history = json.loads(state["history"])
+        start_epoch = len(history["epochs"])
+        best_state = _best_weights(checkpoint_dir, history, state, device)
 
     batch_size, n_train = config.train.batch_size, len(train)
     steps_per_epoch = math.ceil(n_train / batch_size)
@@ -192,8 +208,12 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
                 means = train_epoch(model, optimizer, train, config.objective, batch_size, shuffle,
                                     epoch=epoch + 1, report=report)
             except NonFiniteLossError as error:
-                kept = (f"The last finished epoch is kept in {checkpoint_dir}." if checkpoint_dir is not None
-                        else "No checkpoint folder was given, so nothing was saved.")
+                if checkpoint_dir is None:
+                    kept = "No checkpoint folder was given, so nothing was saved."
+                elif epoch == 0:
+                    kept = "No epoch had finished, so no checkpoint was kept."
+                else:
+                    kept = f"The {epoch} finished epoch(s) are kept in {checkpoint_dir}."
                 raise NonFiniteLossError(f"{error} {kept}") from None
             record = {"epoch": epoch + 1, **means}
             record["val_accuracy"] = accuracy(model, val, n_samples=config.train.eval_samples, seed=config.train.seed)
@@ -201,14 +221,17 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
             history["epochs"].append(record)
             history["train_seconds"] += record["seconds"]
             bar.set_postfix({"loss": f"{record['loss']:.4g}", "val_acc": f"{record['val_accuracy']:.4f}"})
-            if record["val_accuracy"] > history["best_val_accuracy"]:
+            improved = record["val_accuracy"] > history["best_val_accuracy"]
+            if improved:
                 history["best_val_accuracy"], history["best_epoch"] = record["val_accuracy"], epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-                if checkpoint_dir is not None:
-                    _save_atomic(best_state, checkpoint_dir / "best.pt")
             if checkpoint_dir is not None:
-                _save_atomic(_resume_state(model, optimizer, shuffle, device), checkpoint_dir / "last.pt")
-                _save_atomic(history, checkpoint_dir / "history.json")
+                # state.pt first: it alone decides where a resumed run starts, and it can stand in for
+                # best.pt when a crash comes between the two writes (see _best_weights)
+                save_tensors(checkpoint_dir / "state.pt", _resume_state(model, optimizer, shuffle, device, history))
+                if improved:
+                    save_tensors(checkpoint_dir / "best.pt", {"epoch": epoch + 1, "weights": best_state})
+                write_json(checkpoint_dir / "history.json", history)
             if on_epoch is not None:
                 on_epoch(record, model)
     finally:
@@ -217,14 +240,14 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
         model.load_state_dict(best_state)
     history["completed"] = True
     if checkpoint_dir is not None:
-        _save_atomic(history, checkpoint_dir / "history.json")
+        write_json(checkpoint_dir / "history.json", history)
     return history
 
 
 def _resume_state(model: MultimodalModel, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
-                  device: torch.device) -> dict[str, Any]:
+                  device: torch.device, history: dict[str, Any]) -> dict[str, Any]:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state()}
+             "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "history": json.dumps(history)}
     if device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(device)
     return state
@@ -270,25 +293,47 @@ def train_or_load(config: Config, *, data: PairedSplits | None = None, device: s
                   checkpoint_root: Path | str | None = None, retrain: bool = False, progress: bool = True,
                   on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None) -> TrainResult:
     """Reuse the finished checkpoint trained with exactly this config and data, else train (resuming
-    an interrupted run) and save one. ``data`` defaults to ``load_paired(config.data)``."""
+    an interrupted run) and save one. ``data`` defaults to ``load_paired(config.data)``.
+
+    The checkpoint folder is locked while it is built: a second run of the same config and data
+    waits for the first and then loads its result. A finished checkpoint in a read-only cache
+    loads. ``retrain=True`` trains into a fresh folder and replaces the old one only once the new
+    one is finished, so nothing is lost when retraining fails.
+    """
     config.validate()
     device = choose_device(str(device) if device else None)
     data = (data or load_paired(config.data)).to(device)
     signature = data_signature(data)
-    folder = checkpoint_dir_for(config, Path(checkpoint_root) if checkpoint_root else None)
-    if not retrain and (folder / "history.json").is_file() and (folder / "best.pt").is_file():
-        history = _read_json(folder / "history.json")
-        if history.get("completed"):
+    folder = checkpoint_dir_for(config, data, Path(checkpoint_root) if checkpoint_root else None)
+    with locked(folder.parent / f".{folder.name}.lock", what=f"the checkpoint of {config.name}"):
+        if not retrain and _finished(folder):
             model, _, history = load_checkpoint(folder, config, data, device)
             return TrainResult(model, config, history, data, folder, loaded=True)
-    if retrain and folder.exists():
-        for name in ("last.pt", "best.pt", "history.json"):
-            (folder / name).unlink(missing_ok=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    if (folder / "config.json").is_file():
-        _check_matches(folder, config, signature)
-    _save_atomic({"config": config.to_dict(), "data": signature}, folder / "config.json")
-    seed_everything(config.train.seed)  # identical initial weights for identical configs
-    model = build_model(config, data.train).to(device)
-    history = fit(model, data, config, checkpoint_dir=folder, progress=progress, on_epoch=on_epoch)
+        target = folder.with_name(f".{folder.name}.retrain-{os.getpid()}") if retrain else folder
+        if retrain and target.exists():
+            shutil.rmtree(target)
+        if (target / "config.json").is_file():
+            _check_matches(target, config, signature)
+        else:
+            write_json(target / "config.json", {"config": config.to_dict(), "data": signature})
+        seed_everything(config.train.seed)  # identical initial weights for identical configs
+        model = build_model(config, data.train).to(device)
+        history = fit(model, data, config, checkpoint_dir=target, progress=progress, on_epoch=on_epoch)
+        if retrain:
+            _replace_folder(target, folder)
     return TrainResult(model, config, history, data, folder, loaded=False)
+
+
+def _finished(folder: Path) -> bool:
+    if not ((folder / "history.json").is_file() and (folder / "best.pt").is_file()):
+        return False
+    return bool(read_json(folder / "history.json").get("completed"))
+
+
+def _replace_folder(new: Path, old: Path) -> None:
+    """Put the finished folder ``new`` where ``old`` is (two renames; the old one is then deleted)."""
+    retired = old.with_name(f".{old.name}.old-{os.getpid()}")
+    if old.exists():
+        os.replace(old, retired)
+    os.replace(new, old)
+    shutil.rmtree(retired, ignore_errors=True)

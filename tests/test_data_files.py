@@ -178,8 +178,7 @@ def test_locate_finds_file_in_cache(tmp_path: Path) -> None:
     path.write_bytes(b"cached payload")
     remote = remote_for(path, ("nope", "SVHN"))
     assert locate(remote, data_dirs=[tmp_path / "empty"], cache=cache, download=False) == path
-    # The verified md5 is stamped so the next process need not hash the file again.
-    assert (cache / "SVHN" / "test_32x32.mat.md5ok").is_file()
+    assert not list(cache.rglob("*.md5ok"))  # no stamp: every process hashes the file itself
 
 
 @pytest.mark.parametrize("where", ["data", "cache"])
@@ -229,7 +228,7 @@ def test_locate_downloads_file_url_into_cache(tmp_path: Path) -> None:
     path = locate(remote, data_dirs=[], cache=cache, download=True)
     assert path == cache / "MNIST" / "raw" / "f.gz"
     assert path.read_bytes() == source.read_bytes()
-    assert sorted(p.name for p in path.parent.iterdir()) == ["f.gz", "f.gz.md5ok"]  # no temp file left
+    assert sorted(p.name for p in path.parent.iterdir()) == ["f.gz"]  # no temp file left
 
     source.unlink()  # now it must come from the cache
     assert locate(remote, data_dirs=[], cache=cache, download=False) == path

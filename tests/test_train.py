@@ -9,6 +9,7 @@ import torch
 
 from cmmd_lite import (CheckpointError, NonFiniteLossError, evaluate, get_config, load_checkpoint,
                        paired_from_arrays, train_or_load)
+from cmmd_lite.store import load_tensors
 from cmmd_lite.train import checkpoint_dir_for
 
 
@@ -39,9 +40,9 @@ def test_training_learns_and_checkpoints(tmp_path):
     assert {"loss", "nll_x_m", "nll_y", "kl", "mmd", "val_accuracy", "seconds"} <= set(epochs[0])
     best = max(e["val_accuracy"] for e in epochs)
     assert result.history["best_val_accuracy"] == best and best > 0.8  # chance is 1/3
-    folder = checkpoint_dir_for(cfg, tmp_path)
+    folder = checkpoint_dir_for(cfg, data, tmp_path)
     assert result.checkpoint_dir == folder
-    assert {p.name for p in folder.iterdir()} >= {"config.json", "history.json", "best.pt", "last.pt"}
+    assert {p.name for p in folder.iterdir()} == {"config.json", "history.json", "best.pt", "state.pt"}
     stored = json.loads((folder / "config.json").read_text())
     assert stored["config"]["objective"]["omega"] == cfg.objective.omega
 
@@ -70,7 +71,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_or_load(cfg, data=data, checkpoint_root=tmp_path / "resumed", progress=False, device="cpu",
                       on_epoch=interrupt)
-    folder = checkpoint_dir_for(cfg, tmp_path / "resumed")
+    folder = checkpoint_dir_for(cfg, data, tmp_path / "resumed")
     assert len(json.loads((folder / "history.json").read_text())["epochs"]) == 2
     resumed = train_or_load(cfg, data=data, checkpoint_root=tmp_path / "resumed", progress=False, device="cpu")
     assert not resumed.loaded
@@ -87,10 +88,10 @@ def test_non_finite_loss_names_the_term_and_keeps_the_last_epoch(tmp_path):
             with torch.no_grad():
                 next(iter(model.decoder.parameters())).fill_(float("nan"))
 
-    with pytest.raises(NonFiniteLossError, match=r"'nll_x_m' became nan in epoch 2.*kept in"):
+    with pytest.raises(NonFiniteLossError, match=r"'nll_x_m' became nan in epoch 2.*1 finished epoch\(s\) are kept in"):
         train_or_load(cfg, data=data, checkpoint_root=tmp_path, progress=False, device="cpu", on_epoch=poison)
-    folder = checkpoint_dir_for(cfg, tmp_path)
-    last = torch.load(folder / "last.pt", weights_only=True)
+    folder = checkpoint_dir_for(cfg, data, tmp_path)
+    last = load_tensors(folder / "state.pt")
     assert all(torch.isfinite(v).all() for v in last["model"].values())
     assert len(json.loads((folder / "history.json").read_text())["epochs"]) == 1
 
@@ -112,7 +113,7 @@ def test_checkpoint_from_another_config_or_data_is_refused(tmp_path):
     model, stored, history = load_checkpoint(result.checkpoint_dir)
     assert stored == cfg and history["completed"]
     (result.checkpoint_dir / "best.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read checkpoint file"):
+    with pytest.raises(CheckpointError, match="not a cmmd_lite artefact"):
         load_checkpoint(result.checkpoint_dir, cfg)
     with pytest.raises(CheckpointError, match="no finished checkpoint"):
         load_checkpoint(tmp_path / "nowhere")

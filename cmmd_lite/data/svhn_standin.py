@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from .. import paths
+from ..store import write_bytes
 from .files import PathLike, split_entry
 from .svhn import read_svhn_mat, write_svhn_mat
 
@@ -382,15 +383,12 @@ def standin_path(split: str, cache: PathLike | None = None) -> Path:
 
 
 def _atomic_write(target: Path, write: Callable[[Path], object]) -> None:
-    """Call ``write(temporary_path)`` next to ``target``, then rename it to ``target``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.stem}.", suffix=target.suffix)
-    os.close(fd)
-    try:
-        write(Path(tmp_name))
-        os.replace(tmp_name, target)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    """Call ``write(temporary_path)`` in a scratch folder, then store its bytes at ``target``
+    atomically (:func:`cmmd_lite.store.write_bytes`)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch) / target.name
+        write(tmp)
+        write_bytes(target, tmp.read_bytes())
 
 
 def load_svhn_standin(split: str, *, cache: PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
