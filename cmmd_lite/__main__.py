@@ -12,69 +12,17 @@ import errno
 import inspect
 import json
 import sys
-from dataclasses import MISSING, Field, fields
+from dataclasses import fields
 from typing import Any, Callable, Sequence
 
-from .config import PROFILES, SECTIONS, Config, config_names, current_profile, get_config
-
-# Examples for the error messages of fields whose default is None.
-_NONE_DEFAULT_EXAMPLES = {"max_train": "1000", "max_val": "1000", "max_test": "1000", "init_std": "0.001",
-                          "mmd_bandwidth": "400"}
-
-
-def _expected(annotation: str) -> str:
-    """What a flag of this annotation takes, in words."""
-    if annotation.startswith("tuple[int"):
-        kind = "comma-separated integers"
-    elif annotation.startswith("tuple[str"):
-        kind = "comma-separated names"
-    elif annotation.startswith("int"):
-        kind = "an integer"
-    elif annotation.startswith("float"):
-        kind = "a float"
-    else:
-        kind = "a string"
-    return f"{kind} or 'none'" if "None" in annotation else kind
-
-
-def _parse_value(annotation: str, text: str, name: str | None = None, example: str | None = None) -> Any:
-    """Turn a flag's text into the field's type, read from its annotation string.
-
-    A ValueError names ``name`` (the flag, when given), the expected type, ``example`` and the text.
-    """
-    if "None" in annotation and text.strip().lower() == "none":
-        return None
-    try:
-        if annotation.startswith("tuple[int"):
-            return tuple(int(part) for part in text.split(",") if part.strip())
-        if annotation.startswith("tuple[str"):
-            return tuple(part.strip() for part in text.split(",") if part.strip())
-        if annotation.startswith("int"):
-            return int(text)
-        if annotation.startswith("float"):
-            return float(text)
-    except ValueError:
-        hint = f" (e.g. {example})" if example else ""
-        what = f"{name} expects" if name else "expected"
-        raise ValueError(f"{what} {_expected(annotation)}{hint}, got {text!r}") from None
-    return text
-
-
-def _example(f: Field) -> str | None:
-    """The field's default, written as a flag value, for error messages."""
-    default = f.default if f.default is not MISSING else None
-    if default is None:
-        return _NONE_DEFAULT_EXAMPLES.get(f.name)
-    if isinstance(default, tuple):
-        return ",".join(map(str, default))
-    return str(default)
-
+from .config import (PROFILES, SECTIONS, Config, config_names, current_profile, field_example, get_config,
+                     parse_value)
 
 def _flag_type(flag: str, annotation: str, example: str | None) -> Callable[[str], Any]:
     """argparse ``type`` of one config flag: parses, or raises ArgumentTypeError naming the flag."""
     def parse(text: str) -> Any:
         try:
-            return _parse_value(annotation, text, flag, example)
+            return parse_value(annotation, text, flag, example)
         except ValueError as error:
             raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -105,7 +53,7 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
         for f in fields(cls):
             flag = f"--{f.name.replace('_', '-')}"
             group.add_argument(flag, dest=f"field:{f.name}", metavar=str(f.type).upper(),
-                               type=_flag_type(flag, str(f.type), _example(f)), default=argparse.SUPPRESS,
+                               type=_flag_type(flag, str(f.type), field_example(f)), default=argparse.SUPPRESS,
                                help="(default from the named config and profile)")
     parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

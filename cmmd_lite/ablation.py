@@ -28,24 +28,23 @@ gives the usual alternative, a bandwidth of a few times D, for comparison.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .config import SECTIONS, Config
+from .config import FIELD_SECTION, SECTIONS, Config
 from .data.paired import PairedData
 from .evaluate import COLLAPSE_EPSILONS, evaluate, kl_per_dimension, latent_parameters
 from .model import MultimodalModel
 
 PAPER_LABEL = "paper text"
 REFERENCE_LABEL = "reference code"
-SECTION_OF: dict[str, str] = {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)}
 
 
 def _value(config: Config, key: str) -> Any:
     """The value of the flat field ``key`` in ``config``."""
-    return getattr(getattr(config, SECTION_OF[key]), key)
+    return getattr(getattr(config, FIELD_SECTION[key]), key)
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class Switch:
     @property
     def fields(self) -> set[str]:
         """The config fields this switch changes, as ``"section.field"`` (the keys of :meth:`Config.diff`)."""
-        return {f"{SECTION_OF[key]}.{key}" for key in self.overrides}
+        return {f"{FIELD_SECTION[key]}.{key}" for key in self.overrides}
 
 
 REFERENCE_SWITCHES: tuple[Switch, ...] = (
@@ -147,8 +146,8 @@ def ablation_configs(config: Config, switches: Sequence[str] | None = None, *, r
     Raises ValueError when ``config`` already uses a reference choice (then a "one switch" variant
     would change nothing) or when two labels would describe the same config.
     """
-    changed = {f"{SECTION_OF[key]}.{key}": value for switch in REFERENCE_SWITCHES for key in switch.overrides
-               if (value := _value(config, key)) != getattr(SECTIONS[SECTION_OF[key]](), key)}
+    changed = {f"{FIELD_SECTION[key]}.{key}": value for switch in REFERENCE_SWITCHES for key in switch.overrides
+               if (value := _value(config, key)) != getattr(SECTIONS[FIELD_SECTION[key]](), key)}
     if changed:
         raise ValueError(f"the base config must follow the paper's text in every switch; it sets {changed}.")
     configs: dict[str, Config] = {PAPER_LABEL: config}

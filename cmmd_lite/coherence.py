@@ -32,7 +32,6 @@ import contextlib
 import hashlib
 import json
 import math
-import os
 import re
 import time
 from dataclasses import asdict, dataclass, replace

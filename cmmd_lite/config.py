@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from .validation import (check_choice, check_folder_name, check_int_tuple, check_names, check_positive_int,
                          check_range, check_seed)
@@ -195,6 +195,7 @@ class TrainConfig:
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "objective": ObjectiveConfig, "train": TrainConfig}
+_MMVAE_ONLY = ("mmvae_bound", "importance_samples")  # objective fields only MMVAE reads
 
 
 @dataclass(frozen=True)
@@ -236,21 +237,37 @@ class Config:
                                                for k, v in values.items()})
         return cls(name=raw.get("name", "custom"), profile=raw.get("profile", "paper"), **sections)
 
+    def training_key(self) -> dict[str, Any]:
+        """The fields that decide what training produces: every field except the labels ``name``
+        and ``profile``, and the MMVAE-only fields for the other models. (``eval_samples`` stays:
+        it scores the validation epochs, so it picks the kept weights.)"""
+        key = self.to_dict()
+        del key["name"], key["profile"]
+        if self.model.model_type != "mmvae":
+            for name in _MMVAE_ONLY:
+                del key["objective"][name]
+        return key
+
     def fingerprint(self) -> str:
-        """A short hash of every field: checkpoints are keyed by it."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """A short hash of :meth:`training_key`: checkpoints are keyed by it (with the data), so two
+        configs that differ only in a label share one checkpoint."""
+        blob = json.dumps(self.training_key(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
+
+    def trains_like(self, other: "Config") -> bool:
+        """Whether ``other`` trains the same model (equal :meth:`training_key`)."""
+        return self.training_key() == other.training_key()
 
     def with_overrides(self, **overrides: Any) -> "Config":
         """Copy with fields replaced by flat name (``omega=0.1, epochs=5``), validated."""
         sections = {s: {} for s in SECTIONS}
         top = {}
         for key, value in overrides.items():
-            owner = _FIELD_OWNER.get(key)
+            owner = FIELD_SECTION.get(key)
             if owner is None and key in ("name", "profile"):
                 top[key] = value
             elif owner is None:
-                raise ValueError(f"unknown config field {key!r}; known fields: {sorted(_FIELD_OWNER)}")
+                raise ValueError(f"unknown config field {key!r}; known fields: {sorted(FIELD_SECTION)}")
             else:
                 sections[owner][key] = tuple(value) if isinstance(value, list) else value
         new = replace(self, **top, **{s: replace(getattr(self, s), **v) for s, v in sections.items() if v})
@@ -273,8 +290,94 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-_FIELD_OWNER = {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)}
-assert len(_FIELD_OWNER) == sum(len(fields(c)) for c in SECTIONS.values()), "field names must be unique"
+# --- the one override grammar: field registry, parsing, validation -----------------------------
+# Used by the CLI's flags, ``reproduce --override``, the sweeps, the ablation and ``with_overrides``.
+
+#: every config field's section, by its (unique) flat name: ``FIELD_SECTION["omega"] == "objective"``
+FIELD_SECTION: dict[str, str] = {f.name: section for section, cls in SECTIONS.items() for f in fields(cls)}
+assert len(FIELD_SECTION) == sum(len(fields(c)) for c in SECTIONS.values()), "field names must be unique"
+FIELDS: dict[str, dataclasses.Field] = {f.name: f for cls in SECTIONS.values() for f in fields(cls)}
+
+# Examples for the error messages of fields whose default is None.
+_NONE_DEFAULT_EXAMPLES = {"max_train": "1000", "max_val": "1000", "max_test": "1000", "init_std": "0.001",
+                          "mmd_bandwidth": "400"}
+
+
+def _expected(annotation: str) -> str:
+    """What a value of this annotation looks like as text, in words."""
+    if annotation.startswith("tuple[int"):
+        kind = "comma-separated integers"
+    elif annotation.startswith("tuple[str"):
+        kind = "comma-separated names"
+    elif annotation.startswith("int"):
+        kind = "an integer"
+    elif annotation.startswith("float"):
+        kind = "a float"
+    else:
+        kind = "a string"
+    return f"{kind} or 'none'" if "None" in annotation else kind
+
+
+def parse_value(annotation: str, text: str, name: str | None = None, example: str | None = None) -> Any:
+    """Turn text into a value of the type an annotation string names (``"tuple[int, ...]"``,
+    ``"float | None"``, ...). A ValueError names ``name``, the expected type, ``example`` and the text."""
+    if "None" in annotation and text.strip().lower() == "none":
+        return None
+    try:
+        if annotation.startswith("tuple[int"):
+            return tuple(int(part) for part in text.split(",") if part.strip())
+        if annotation.startswith("tuple[str"):
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if annotation.startswith("int"):
+            return int(text)
+        if annotation.startswith("float"):
+            return float(text)
+    except ValueError:
+        hint = f" (e.g. {example})" if example else ""
+        what = f"{name} expects" if name else "expected"
+        raise ValueError(f"{what} {_expected(annotation)}{hint}, got {text!r}") from None
+    return text
+
+
+def field_example(f: dataclasses.Field) -> str | None:
+    """A field's default written as text, for error messages."""
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if default is None:
+        return _NONE_DEFAULT_EXAMPLES.get(f.name)
+    if isinstance(default, tuple):
+        return ",".join(map(str, default))
+    return str(default)
+
+
+def parse_overrides(items: Sequence[str] | Mapping[str, Any] | None, *,
+                    extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``["omega=0.1", "encoder_hidden=400,400"]`` (or a mapping) -> ``{"omega": 0.1, ...}``, typed.
+
+    Keys are config fields, or the keys of ``extra`` (key -> annotation string) that a caller adds
+    (``reproduce``'s run options). Text values are parsed; other values are kept as given. A key
+    that is neither gets a ValueError listing the known ones. Ranges are checked later, by
+    :meth:`Config.with_overrides` (``validate``).
+    """
+    if items is None:
+        return {}
+    extra = dict(extra or {})
+    if isinstance(items, Mapping):
+        pairs = list(items.items())
+    else:
+        pairs = []
+        for item in items:
+            if "=" not in item:
+                raise ValueError(f"override {item!r} must look like key=value (e.g. epochs=1).")
+            key, text = (part.strip() for part in item.split("=", 1))
+            pairs.append((key, text))
+    parsed = {}
+    for key, value in pairs:
+        annotation = str(FIELDS[key].type) if key in FIELDS else extra.get(key)
+        if annotation is None:
+            raise ValueError(f"unknown override {key!r}; known keys: {', '.join(sorted(set(FIELDS) | set(extra)))}.")
+        example = field_example(FIELDS[key]) if key in FIELDS else None
+        parsed[key] = parse_value(annotation, value, key, example) if isinstance(value, str) else value
+    return parsed
 
 
 # --- named experiments (paper Appendix C) -------------------------------------------------

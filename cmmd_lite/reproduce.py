@@ -46,7 +46,8 @@ import numpy as np
 import torch
 
 from .coherence import ClassifierSettings, classifier_settings, coherence_report, modality_classifier
-from .config import PROFILES, SECTIONS, Config, DataConfig, current_profile, get_config
+from .config import FIELD_SECTION, PROFILES, Config, DataConfig, current_profile, get_config
+from .config import parse_overrides as config_parse_overrides
 from .data.paired import PairedData, PairedSplits, load_paired
 from .data.svhn_standin import STANDIN_LABEL
 from .evaluate import accuracy, evaluate, generate_missing, linear_probe_accuracy, x_o_latent_means
@@ -130,54 +131,23 @@ RUN_OPTIONS: dict[str, dict[str, Any]] = {
 
 # --- overrides ------------------------------------------------------------------------------------
 
-def _annotation_of(key: str) -> str | None:
-    for cls in SECTIONS.values():
-        for f in fields(cls):
-            if f.name == key:
-                return str(f.type)
-    return None
-
-
 def parse_overrides(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
-    """``["epochs=1", "max_train=256", "coherence_epochs=1"]`` -> typed values.
+    """``["epochs=1", "max_train=256", "coherence_epochs=1"]`` -> typed values (config's grammar).
 
     Keys: any config field (applied to every model's config), ``coherence_<setting>`` (a
     :class:`~cmmd_lite.coherence.ClassifierSettings` field) or a run option of :data:`RUN_OPTIONS`.
-    A mapping is checked and returned with its values as given.
     """
-    from .__main__ import _parse_value  # the CLI's parser of field values
-
-    classifier_fields = {f.name: str(f.type) for f in fields(ClassifierSettings)}
-    if items is None:
-        return {}
-    pairs: list[tuple[str, Any]] = []
-    if isinstance(items, Mapping):
-        pairs = list(items.items())
-    else:
-        for item in items:
-            if "=" not in item:
-                raise ValueError(f"override {item!r} must look like key=value (e.g. epochs=1).")
-            key, text = (part.strip() for part in item.split("=", 1))
-            pairs.append((key, text))
-    parsed = {}
-    for key, value in pairs:
-        annotation = _annotation_of(key)
-        if annotation is None and key.startswith("coherence_") and key[len("coherence_"):] in classifier_fields:
-            annotation = classifier_fields[key[len("coherence_"):]]
-        if annotation is None and key in RUN_OPTIONS["smoke"]:
-            annotation = "int"
-        if annotation is None:
-            known = sorted({f.name for c in SECTIONS.values() for f in fields(c)}
-                           | {f"coherence_{k}" for k in classifier_fields} | set(RUN_OPTIONS["smoke"]))
-            raise ValueError(f"unknown override {key!r}; known keys: {', '.join(known)}.")
+    extra = {f"coherence_{f.name}": str(f.type) for f in fields(ClassifierSettings)}
+    extra.update({key: "int" for key in RUN_OPTIONS["smoke"]})
+    parsed = config_parse_overrides(items, extra=extra)
+    for key in parsed:
         if key in ("model_type", "mmvae_bound", "seed"):
             raise ValueError(f"{key} is set by the experiment (use --models / --seeds), not by --override.")
-        parsed[key] = _parse_value(annotation, value) if isinstance(value, str) else value
     return parsed
 
 
 def _split_overrides(overrides: Mapping[str, Any], profile: str) -> tuple[dict, ClassifierSettings, dict]:
-    config_part = {k: v for k, v in overrides.items() if _annotation_of(k) is not None}
+    config_part = {k: v for k, v in overrides.items() if k in FIELD_SECTION}
     coherence_part = {k[len("coherence_"):]: v for k, v in overrides.items()
                       if k.startswith("coherence_") and k not in config_part}
     options = {**RUN_OPTIONS[profile], **{k: v for k, v in overrides.items() if k in RUN_OPTIONS[profile]}}

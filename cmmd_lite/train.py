@@ -73,12 +73,12 @@ def data_signature(data: PairedSplits) -> dict[str, Any]:
 
 
 def checkpoint_dir_for(config: Config, data: PairedSplits, root: Path | str | None = None) -> Path:
-    """``<cache>/checkpoints/<name>[-<model_type>]-<profile>-<key>``: one folder per config and data
-    (the key is a fingerprint of the config's fingerprint and the data's digest)."""
+    """``<cache>/checkpoints/<dataset>-<model_type>-<key>``: one folder per trained model, keyed by
+    the config's :meth:`~cmmd_lite.config.Config.fingerprint` and the data's digest. Labels (``name``,
+    ``profile``) are not part of it, so the book, ``reproduce`` and the CLI share checkpoints."""
     root = Path(root) if root is not None else paths.cache_dir("checkpoints")
-    model_type = config.model.model_type
-    label = config.name if model_type == "cmmd" else f"{config.name}-{model_type}"
-    return root / f"{label}-{config.profile}-{fingerprint([config.fingerprint(), data.digest()])}"
+    label = f"{config.data.dataset}-{config.model.model_type}"
+    return root / f"{label}-{fingerprint([config.fingerprint(), data.digest()])}"
 
 
 # --- files --------------------------------------------------------------------------------
@@ -95,8 +95,9 @@ def _check_matches(folder: Path, config: Config | None, signature: dict[str, Any
     except (KeyError, TypeError, ValueError) as error:
         raise CheckpointError(f"{folder / 'config.json'} does not describe a cmmd_lite config ({error}); "
                               f"move {folder} away (or pass retrain=True) to rebuild it.") from error
-    if config is not None and stored_config != config:
-        changes = "; ".join(f"{k}: checkpoint {a!r} vs requested {b!r}" for k, (a, b) in stored_config.diff(config).items())
+    if config is not None and not stored_config.trains_like(config):
+        changes = "; ".join(f"{k}: checkpoint {a!r} vs requested {b!r}"
+                            for k, (a, b) in stored_config.diff(config).items() if k not in ("name", "profile"))
         raise CheckpointError(f"the checkpoint in {folder} was trained with another config ({changes}). "
                               "Train one for this config (train_or_load does), or load it without a config.")
     if signature is not None and stored.get("data") != signature:

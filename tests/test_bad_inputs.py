@@ -18,7 +18,7 @@ import torch
 import cmmd_lite.__main__ as cli
 import cmmd_lite.data.paired as paired
 import cmmd_lite.train as train_module
-from cmmd_lite.config import get_config
+from cmmd_lite.config import get_config, parse_value
 from cmmd_lite.data.files import MissingDataError
 from cmmd_lite.data.paired import PairedData, PairedSplits, paired_from_arrays
 from cmmd_lite.train import CheckpointError, NonFiniteLossError, train_or_load
@@ -148,10 +148,10 @@ def test_bad_flag_values_name_the_flag_and_the_expected_type(flag, text, expecte
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert expected in err and "<lambda>" not in err
-    with pytest.raises(ValueError):  # reproduce.parse_overrides relies on a ValueError from _parse_value
-        cli._parse_value("float", "abc")
-    assert cli._parse_value("tuple[int, ...]", "400,400") == (400, 400)
-    assert cli._parse_value("int | None", "none") is None
+    with pytest.raises(ValueError):  # the one grammar (config.parse_value) raises ValueError
+        parse_value("float", "abc")
+    assert parse_value("tuple[int, ...]", "400,400") == (400, 400)
+    assert parse_value("int | None", "none") is None
 
 
 def test_flag_type_functions_raise_argument_type_errors():

@@ -70,3 +70,25 @@ def test_collapse_curve_on_constructed_cases():
     assert np.all(np.diff(collapse_curve(rng.exponential(2.0, size=(500, 8)))) >= 0)  # monotone in eps
     with pytest.raises(ValueError, match="points, dimensions"):
         collapse_curve(np.zeros(5))
+
+
+def test_the_fingerprint_covers_what_trains_and_not_the_labels():
+    cfg = get_config("mnist2", "smoke")
+    assert cfg.with_overrides(name="chapter_3").fingerprint() == cfg.fingerprint()
+    assert cfg.with_overrides(profile="laptop").fingerprint() == cfg.fingerprint()  # a label once sizes are set
+    assert cfg.with_overrides(importance_samples=7, mmvae_bound="iwae").fingerprint() == cfg.fingerprint()
+    assert cfg.with_overrides(eval_samples=5).fingerprint() != cfg.fingerprint()  # it picks the kept epoch
+    mmvae = cfg.with_overrides(model_type="mmvae")
+    assert mmvae.with_overrides(importance_samples=7).fingerprint() != mmvae.fingerprint()
+    assert cfg.trains_like(cfg.with_overrides(name="other")) and not cfg.trains_like(mmvae)
+
+
+def test_one_override_grammar_for_every_entry_point():
+    from cmmd_lite.config import parse_overrides
+    assert parse_overrides(["omega=0.1", "encoder_hidden=16,16", "max_train=None"]) == {
+        "omega": 0.1, "encoder_hidden": (16, 16), "max_train": None}
+    assert parse_overrides(["tsne_points=5"], extra={"tsne_points": "int"}) == {"tsne_points": 5}
+    with pytest.raises(ValueError, match="omega expects a float"):
+        parse_overrides(["omega=abc"])
+    with pytest.raises(ValueError, match="unknown override 'colour'"):
+        parse_overrides(["colour=red"])

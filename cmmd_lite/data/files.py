@@ -6,7 +6,6 @@ deleted; a cached file is never deleted automatically (errors say how to fix it 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import tempfile
 import urllib.request

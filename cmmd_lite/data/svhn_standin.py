@@ -21,7 +21,6 @@ CPU may round a few pixels differently.
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
