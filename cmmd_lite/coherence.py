@@ -22,7 +22,7 @@ labels, and every classifier setting (:class:`ClassifierSettings`, which a compu
 picks via :func:`classifier_settings`). Cached files are read with ``weights_only=True``; a
 stale or unreadable file raises :class:`CoherenceCacheError` saying what to delete.
 
->>> classifiers = {m: modality_classifier(splits, m) for m in splits.test.missing}   # doctest: +SKIP
+>>> classifiers = {m: modality_classifier(splits, m, profile="laptop") for m in splits.test.missing}  # doctest: +SKIP
 >>> coherence(model, splits.test, classifiers)                                       # doctest: +SKIP
 {'svhn': 0.83}
 """
@@ -44,7 +44,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import paths
-from .config import PROFILES, current_profile
+from .profiles import variant
 from .data.paired import PairedData, PairedSplits, device_and_dtype
 from .evaluate import generate_missing
 from .store import ArtefactError, load_tensors, locked, save_tensors
@@ -96,24 +96,16 @@ class ClassifierSettings:
         return self
 
 
-# Per compute profile; smoke runs in seconds, laptop in well under a minute per modality on 2 cores.
-PROFILE_SETTINGS = {
-    "smoke": ClassifierSettings(hidden=(128,), epochs=10, batch_size=128),
-    "laptop": ClassifierSettings(hidden=(512,), epochs=5, batch_size=128),
-    "paper": ClassifierSettings(hidden=(1024,), epochs=20, batch_size=128),
-}
-
-
-def classifier_settings(profile: str | None = None, **overrides: Any) -> ClassifierSettings:
-    """The classifier settings of a compute profile (default: ``$CMMD_PROFILE``), with overrides."""
-    profile = profile or current_profile()
-    check_choice("profile", profile, PROFILES)
+def classifier_settings(profile: str, **overrides: Any) -> ClassifierSettings:
+    """The classifier settings of a compute profile (the ``"coherence"`` variant of
+    :data:`cmmd_lite.profiles.PROFILE_TABLE`), with overrides."""
+    base = ClassifierSettings(**variant(profile, "coherence"))
     known = set(ClassifierSettings.__dataclass_fields__)
     unknown = set(overrides) - known
     if unknown:
         raise ValueError(f"unknown classifier settings {sorted(unknown)}; known: {sorted(known)}.")
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in overrides.items()}
-    return replace(PROFILE_SETTINGS[profile], **overrides).validate()
+    return replace(base, **overrides).validate()
 
 
 def resolve_arch(arch: str, input_shape: tuple[int, ...]) -> str:
@@ -248,7 +240,7 @@ def _accuracy(predicted: torch.Tensor, labels: torch.Tensor, n_classes: int, ave
 
 # --- training and caching -----------------------------------------------------------------------
 
-def train_modality_classifier(splits: PairedSplits, modality: str, settings: ClassifierSettings | None = None, *,
+def train_modality_classifier(splits: PairedSplits, modality: str, settings: ClassifierSettings, *,
                               device: str | torch.device | None = None) -> ModalityClassifier:
     """Fit a :class:`ModalityClassifier` on the training images of ``modality`` (no caching).
 
@@ -256,7 +248,7 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
     the epoch with the best validation accuracy are kept (the last epoch's when there is no
     validation image). Global random states are restored afterwards.
     """
-    settings = (settings or classifier_settings()).validate()
+    settings = settings.validate()
     device = torch.device(device) if device is not None else torch.device("cpu")
     images, labels = modality_images(splits.train, modality)
     if settings.max_train is not None and settings.max_train < len(labels):
@@ -318,9 +310,9 @@ def _path_for_key(key: dict[str, Any]) -> Path:
     return paths.cache_dir("coherence") / f"{_slug(key['dataset'])}-{_slug(key['modality'])}-{digest}.pt"
 
 
-def cache_path_for(splits: PairedSplits, modality: str, settings: ClassifierSettings | None = None) -> Path:
+def cache_path_for(splits: PairedSplits, modality: str, settings: ClassifierSettings) -> Path:
     """``<cache>/coherence/<dataset>-<modality>-<hash of the key>.pt`` for these data and settings."""
-    settings = (settings or classifier_settings()).validate()
+    settings = settings.validate()
     return _path_for_key(_cache_key(splits, modality, settings))
 
 
@@ -358,12 +350,16 @@ def modality_classifier(splits: PairedSplits, modality: str, settings: Classifie
     """The classifier of ``modality`` for these splits: loaded from the cache, else trained and cached.
 
     Args:
-        settings: defaults to ``classifier_settings(profile)``.
+        settings, profile: the classifier's settings, or the compute profile whose settings to use
+            (``classifier_settings(profile)``); one of the two is needed.
         cache: False trains without reading or writing any file.
         path: a file to use instead of the automatic cache path; it must have been made with the
             same data and settings (else :class:`CoherenceCacheError`).
         retrain: ignore (and overwrite) an existing file.
     """
+    if settings is None and profile is None:
+        raise ValueError("modality_classifier needs settings=classifier_settings(profile) or profile= "
+                         "(e.g. profile=current_profile()): the classifier's size depends on the compute profile.")
     settings = (settings or classifier_settings(profile)).validate()
     device = torch.device(device) if device is not None else torch.device("cpu")
     if not cache:

@@ -8,22 +8,21 @@ profile)`` returns a named experiment (paper Appendix C) scaled to a compute pro
 * ``smoke``  -- seconds; CI runs every notebook and test in this profile.
 
 The profile is the one switch for the amount of compute. It is read from the environment
-variable ``CMMD_PROFILE`` by :func:`current_profile` (default ``laptop``) and nowhere else.
+variable ``CMMD_PROFILE`` by :func:`cmmd_lite.profiles.current_profile` (default ``laptop``) at
+the entry points only; what each profile changes is one table, :mod:`cmmd_lite.profiles`.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
-import os
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Mapping, Sequence
 
+from .profiles import ENV_PROFILE, PROFILES, current_profile, variant  # noqa: F401 - re-exported
 from .validation import (check_choice, check_folder_name, check_int_tuple, check_names, check_positive_int,
                          check_range, check_seed)
 
-ENV_PROFILE = "CMMD_PROFILE"
-PROFILES = ("smoke", "laptop", "paper")
 DATASETS = ("mnist2", "mnist_svhn", "mnist3", "arrays")
 DECODERS = ("gaussian", "bernoulli", "deconv")
 # "cmmd" is the paper's model; the others are the baselines of Sec. 4 (cmmd_lite.baselines).
@@ -405,42 +404,15 @@ def _paper_configs() -> dict[str, Config]:
     }
 
 
-def _scale(cfg: Config, profile: str) -> Config:
-    """Apply a compute profile to a paper config."""
-    if profile == "paper":
-        if cfg.data.dataset in ("mnist_svhn", "mnist3"):  # the reference code draws 80,000 training pairs
-            return replace(cfg, profile="paper", data=replace(cfg.data, max_train=80_000))
-        return replace(cfg, profile="paper")
-    if profile == "laptop":
-        width = 400
-        model = replace(cfg.model, z_dim=min(cfg.model.z_dim, 20),
-                        encoder_hidden=(width,), prior_hidden=(width,),
-                        decoder_hidden=(width,) if cfg.model.decoder != "deconv" else cfg.model.decoder_hidden)
-        data = replace(cfg.data, pairing_multiplier=1, max_train=50_000 if cfg.data.dataset != "mnist2" else None)
-        train = replace(cfg.train, epochs=25, batch_size=128, lr=1e-3)
-        objective = replace(cfg.objective, importance_samples=4)  # MMVAE's K: 30 in the paper profile
-        return replace(cfg, profile="laptop", data=data, model=model, objective=objective, train=train)
-    if profile == "smoke":
-        model = replace(cfg.model, z_dim=8, encoder_hidden=(64,), prior_hidden=(64,), decoder_hidden=(64,),
-                        classifier_hidden=(32,))
-        data = replace(cfg.data, pairing_multiplier=1, max_train=1024, max_val=256, max_test=512)
-        train = replace(cfg.train, epochs=3, batch_size=64, lr=1e-3, eval_samples=2)
-        objective = replace(cfg.objective, importance_samples=2)
-        return replace(cfg, profile="smoke", data=data, model=model, objective=objective, train=train)
-    check_choice("profile", profile, PROFILES)
-    raise AssertionError("unreachable")
+def _scale(name: str, cfg: Config, profile: str) -> Config:
+    """A paper config in a compute profile: its named variant of :data:`cmmd_lite.profiles.PROFILE_TABLE`."""
+    scaled = replace(cfg, profile=profile)
+    overrides = variant(profile, "configs", name)
+    return scaled.with_overrides(**overrides) if overrides else scaled
 
 
 def config_names() -> list[str]:
     return list(_paper_configs())
-
-
-def current_profile() -> str:
-    """The compute profile named by ``CMMD_PROFILE`` (default ``laptop``)."""
-    profile = os.environ.get(ENV_PROFILE, "laptop").strip().lower() or "laptop"
-    if profile not in PROFILES:
-        raise ValueError(f"{ENV_PROFILE}={profile!r} is not a profile; set it to one of {', '.join(PROFILES)}.")
-    return profile
 
 
 def get_config(name: str = "mnist2", profile: str | None = None, **overrides: Any) -> Config:
@@ -451,5 +423,5 @@ def get_config(name: str = "mnist2", profile: str | None = None, **overrides: An
     """
     configs = _paper_configs()
     check_choice("config name", name, configs)
-    cfg = _scale(configs[name], profile or current_profile())
+    cfg = _scale(name, configs[name], profile or current_profile())
     return cfg.with_overrides(**overrides) if overrides else cfg.validate()

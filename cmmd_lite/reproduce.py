@@ -48,6 +48,7 @@ import torch
 from .coherence import ClassifierSettings, classifier_settings, coherence_report, modality_classifier
 from .config import FIELD_SECTION, PROFILES, Config, DataConfig, current_profile, get_config
 from .config import parse_overrides as config_parse_overrides
+from .profiles import variant
 from .data.paired import PairedData, PairedSplits, load_paired
 from .data.svhn_standin import STANDIN_LABEL
 from .evaluate import accuracy, evaluate, generate_missing, linear_probe_accuracy, x_o_latent_means
@@ -121,15 +122,10 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
         "figure", "x_M decoded from z ~ p(z | x_o) for one test pair per class"),
 )}
 
-# Options of a run that are not config fields (overridable with --override key=value).
-RUN_OPTIONS: dict[str, dict[str, Any]] = {
-    "smoke": {"tsne_points": 400, "probe_max_train": 2_000, "coherence_samples": 1},
-    "laptop": {"tsne_points": 2_000, "probe_max_train": 10_000, "coherence_samples": 1},
-    "paper": {"tsne_points": 5_000, "probe_max_train": 10_000, "coherence_samples": 1},
-}
+# Options of a run that are not config fields (overridable with --override key=value), per profile:
+# the "reproduce" variants of the one profile table.
+RUN_OPTIONS: dict[str, dict[str, Any]] = {profile: variant(profile, "reproduce") for profile in PROFILES}
 
-
-# --- overrides ------------------------------------------------------------------------------------
 
 def parse_overrides(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
     """``["epochs=1", "max_train=256", "coherence_epochs=1"]`` -> typed values (config's grammar).
