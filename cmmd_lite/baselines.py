@@ -160,16 +160,8 @@ class VCCA(_LatentClassifierBaseline):
                               mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
 
-class MVAE(_LatentClassifierBaseline):
-    """MVAE (Wu & Goodman 2018): a product of experts q(z|x_o) q(z|x_M) N(0, I) (Sec. 3, Eq. 5-6).
-
-    Loss: the negative joint ELBO plus the negative single-modality ELBOs (their "sub-sampled"
-    training objective for two modalities, Sec. 3.2), each ELBO reconstructing the modalities it
-    conditions on, plus alpha * CE(p(y|z)) with z from the x_o-only product q(z|x_o) N(0, I).
-    Differences: no KL annealing (the original anneals the KL weight from 0 to 1); Gaussian
-    or Bernoulli MLP decoders from ``ModelConfig`` instead of the original's per-dataset nets.
-    ``posterior`` is the joint product (x_o and x_M), ``prior_params`` the x_o-only product.
-    """
+class _TwoExpertBaseline(_LatentClassifierBaseline):
+    """MVAE and MMVAE: an expert per modality (q(z|x_o), q(z|x_M)) and a decoder per modality."""
 
     def __init__(self, x_o_dim: int, x_m_dim: int, n_classes: int, config: ModelConfig | None = None,
                  x_m_shapes: Sequence[tuple[int, ...]] | None = None):
@@ -179,6 +171,18 @@ class MVAE(_LatentClassifierBaseline):
         self.decoder_o = self._x_o_decoder(config.z_dim)
         self.decoder = self.make_decoder(config.z_dim, x_m_dim, shapes=x_m_shapes)
         initialise(self, config.init_std)
+
+
+class MVAE(_TwoExpertBaseline):
+    """MVAE (Wu & Goodman 2018): a product of experts q(z|x_o) q(z|x_M) N(0, I) (Sec. 3, Eq. 5-6).
+
+    Loss: the negative joint ELBO plus the negative single-modality ELBOs (their "sub-sampled"
+    training objective for two modalities, Sec. 3.2), each ELBO reconstructing the modalities it
+    conditions on, plus alpha * CE(p(y|z)) with z from the x_o-only product q(z|x_o) N(0, I).
+    Differences: no KL annealing (the original anneals the KL weight from 0 to 1); Gaussian
+    or Bernoulli MLP decoders from ``ModelConfig`` instead of the original's per-dataset nets.
+    ``posterior`` is the joint product (x_o and x_M), ``prior_params`` the x_o-only product.
+    """
 
     def prior_params(self, x_o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The product q(z|x_o) N(0, I): MVAE's posterior when only x_o is observed."""
@@ -210,7 +214,7 @@ class MVAE(_LatentClassifierBaseline):
                               mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
 
-class MMVAE(_LatentClassifierBaseline):
+class MMVAE(_TwoExpertBaseline):
     """MMVAE (Shi et al. 2019): a mixture of experts q(z|x_o,x_M) = (q(z|x_o) + q(z|x_M)) / 2.
 
     The bound is stratified over the experts (their Eq. 3 and 4): for each expert m, K samples
@@ -230,15 +234,6 @@ class MMVAE(_LatentClassifierBaseline):
     per-dimension KL of the collapse curves is taken per expert), ``prior_params`` q(z|x_o).
     The ``kl`` term reported is the Monte Carlo estimate E[log q_mix(z) - log p(z)].
     """
-
-    def __init__(self, x_o_dim: int, x_m_dim: int, n_classes: int, config: ModelConfig | None = None,
-                 x_m_shapes: Sequence[tuple[int, ...]] | None = None):
-        super().__init__(x_o_dim, x_m_dim, n_classes, config, x_m_shapes)
-        config = self.config
-        self.encoder_m = GaussianMLP(x_m_dim, config.encoder_hidden, config.z_dim, config.dropout)
-        self.decoder_o = self._x_o_decoder(config.z_dim)
-        self.decoder = self.make_decoder(config.z_dim, x_m_dim, shapes=x_m_shapes)
-        initialise(self, config.init_std)
 
     def posterior(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor | None = None):
         """The x_M expert q(z | x_M) (x_o and y are ignored)."""

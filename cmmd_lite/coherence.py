@@ -28,7 +28,6 @@ stale or unreadable file raises :class:`CoherenceCacheError` saying what to dele
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -36,7 +35,7 @@ import re
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -46,7 +45,7 @@ from torch import nn
 from . import paths
 from .profiles import variant
 from .data.paired import PairedData, PairedSplits, device_and_dtype
-from .evaluate import generate_missing
+from .evaluate import chunks, evaluating, generate_missing
 from .store import ArtefactError, load_tensors, locked, save_tensors
 from .validation import check_choice, check_positive_int, check_range
 
@@ -166,28 +165,13 @@ class ModalityClassifier(nn.Module):
                              f"got a batch of shape {tuple(images.shape)}.")
         device, dtype = device_and_dtype(self)
         dtype = dtype or torch.float32
-        with _evaluating(self):
+        with evaluating(self):
             out = [self(_as_float(images[rows].to(device), dtype)).argmax(1).cpu()
-                   for rows in _chunks(images.shape[0], batch_size)]
+                   for rows in chunks(images.shape[0], batch_size)]
         return torch.cat(out) if out else torch.zeros(0, dtype=torch.long)
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _evaluating(module: nn.Module) -> Iterator[None]:
-    was_training = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was_training)
-
-
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
 
 def _as_float(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return images.to(dtype).div_(255.0) if images.dtype == torch.uint8 else images.to(dtype)
@@ -270,7 +254,7 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
         for epoch in range(1, settings.epochs + 1):
             model.train()
             order = torch.randperm(len(labels), generator=shuffle)
-            for rows in _chunks(len(labels), settings.batch_size):
+            for rows in chunks(len(labels), settings.batch_size):
                 batch = order[rows]
                 logits = model(_as_float(images[batch].to(device)))
                 loss = F.cross_entropy(logits, labels[batch].to(device))
@@ -395,7 +379,7 @@ def classifier_accuracy(classifier: ModalityClassifier, data: PairedData, *, ave
     (one score per pair, as coherence is counted): the ceiling of coherence on that split."""
     check_choice("average", average, AVERAGES)
     name = classifier.modality
-    predicted = torch.cat([classifier.predict(data.modality(name, rows)) for rows in _chunks(len(data), batch_size)])
+    predicted = torch.cat([classifier.predict(data.modality(name, rows)) for rows in chunks(len(data), batch_size)])
     return _accuracy(predicted, data.y, data.n_classes, average)
 
 
@@ -417,7 +401,7 @@ def coherence(model: nn.Module, data: PairedData, classifiers: Mapping[str, Moda
     data = data.for_model(model)
     predicted: dict[str, list[torch.Tensor]] = {name: [] for name in classifiers}
     labels = []
-    for chunk, rows in enumerate(_chunks(len(data), batch_size)):
+    for chunk, rows in enumerate(chunks(len(data), batch_size)):
         generated = generate_missing(model, data, rows, n_samples=n_samples, seed=seed + chunk)
         for name, classifier in classifiers.items():
             images = generated[name]  # (n_samples, B, *shape)

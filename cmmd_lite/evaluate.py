@@ -32,7 +32,8 @@ def evaluating(model: torch.nn.Module) -> Iterator[None]:
         model.train(was_training)
 
 
-def _chunks(n: int, size: int) -> Iterator[slice]:
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Slices of ``size`` rows covering ``range(n)``."""
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
 
@@ -49,7 +50,7 @@ def predict_proba(model: MultimodalModel, data: PairedData, *, n_samples: int = 
     generator = _generator(data.device, seed)
     with evaluating(model):
         return torch.cat([model.predict_proba(data.batch(rows)[0], n_samples, use_mean=use_mean, generator=generator)
-                          for rows in _chunks(len(data), batch_size)])
+                          for rows in chunks(len(data), batch_size)])
 
 
 def accuracy(model: MultimodalModel, data: PairedData, **kwargs) -> float:
@@ -65,7 +66,7 @@ def imputation_rmse(model: MultimodalModel, data: PairedData, batch_size: int = 
     data = data.for_model(model)
     squared = {name: 0.0 for name in data.missing}
     with evaluating(model):
-        for rows in _chunks(len(data), batch_size):
+        for rows in chunks(len(data), batch_size):
             x_o, x_m, _ = data.batch(rows)
             errors = data.split_x_m((model.impute(x_o) - x_m).pow(2))
             for name, err in errors.items():
@@ -85,7 +86,7 @@ def latent_parameters(model: MultimodalModel, data: PairedData, batch_size: int 
     data = data.for_model(model)
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("mu_q", "logvar_q", "mu_p", "logvar_p")}
     with evaluating(model):
-        for rows in _chunks(len(data), batch_size):
+        for rows in chunks(len(data), batch_size):
             x_o, x_m, y = data.batch(rows)
             for key, value in zip(parts, (*model.posterior(x_o, x_m, y), *model.prior_params(x_o))):
                 parts[key].append(value.cpu())
@@ -158,7 +159,7 @@ def evaluate(model: MultimodalModel, data: PairedData, *, n_samples: int = 10, s
     else:
         with evaluating(model), torch.no_grad():
             mu_p, logvar_p = (torch.cat(parts) for parts in zip(*(
-                model.prior_params(data.batch(rows)[0]) for rows in _chunks(len(data), 4096))))
+                model.prior_params(data.batch(rows)[0]) for rows in chunks(len(data), 4096))))
         zeros = torch.zeros_like(mu_p)
         curves = {"prior_vs_standard": collapse_curve(gaussian_kl(mu_p, logvar_p, zeros, zeros).cpu().numpy())}
     return {
@@ -176,7 +177,7 @@ def x_o_latent_means(model: MultimodalModel, data: PairedData, batch_size: int =
     """The mean of z given x_o alone for every pair (N, z_dim), on the model's device."""
     data = data.for_model(model)
     with evaluating(model):
-        return torch.cat([model.prior_params(data.batch(rows)[0])[0] for rows in _chunks(len(data), batch_size)])
+        return torch.cat([model.prior_params(data.batch(rows)[0])[0] for rows in chunks(len(data), batch_size)])
 
 
 def linear_probe_accuracy(model: MultimodalModel, train: PairedData, test: PairedData, *,
