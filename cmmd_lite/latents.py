@@ -6,6 +6,7 @@ the label in training. Their means, embedded *jointly* in two dimensions with t-
 (van der Maaten & Hinton, 2008; scikit-learn), show whether the classes separate and whether the
 prior puts its mass where the posterior does (paper Appendix F).
 
+* :func:`tsne_2d` -- the library's one t-SNE (scikit-learn), of any features.
 * :func:`tsne_embeddings` -- one seeded t-SNE of the prior and posterior means of a subsample.
 * :func:`latent_tsne` -- the same for a trained model and a data split.
 * :func:`decode_posterior_mean` -- x_M decoded at the posterior mean (a reconstruction), to set
@@ -54,6 +55,22 @@ def subsample_rows(n: int, n_points: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, size=n_points, replace=False))
 
 
+def tsne_2d(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0,
+            n_threads: int | None = 1) -> np.ndarray:
+    """The one t-SNE of the library: 2-D embedding (N, 2) of ``features`` (N, D), scikit-learn with
+    PCA initialisation, seeded; ``perplexity`` is lowered for tiny inputs (it must stay below N)."""
+    try:
+        from sklearn.manifold import TSNE
+        from threadpoolctl import threadpool_limits
+    except ImportError as error:  # optional dependency (the book extra)
+        raise ImportError("t-SNE needs scikit-learn: pip install scikit-learn") from error
+    features = np.asarray(features, dtype=np.float64)
+    perplexity = float(min(perplexity, max(1.0, (len(features) - 1) / 3)))
+    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
+    with threadpool_limits(limits=n_threads):
+        return tsne.fit_transform(features)
+
+
 def tsne_embeddings(mu_prior: torch.Tensor | np.ndarray, mu_posterior: torch.Tensor | np.ndarray,
                     y: torch.Tensor | np.ndarray, *, n_points: int = 1000, seed: int = 0,
                     perplexity: float = 30.0, n_threads: int | None = 1) -> dict[str, np.ndarray]:
@@ -79,9 +96,6 @@ def tsne_embeddings(mu_prior: torch.Tensor | np.ndarray, mu_posterior: torch.Ten
         ``prior`` and ``posterior``: (n, 2) float arrays; ``y``: (n,) labels; ``rows``: (n,) indices
         of the chosen pairs.
     """
-    from sklearn.manifold import TSNE
-    from threadpoolctl import threadpool_limits
-
     mu_prior, mu_posterior, y = (np.asarray(a.detach().cpu() if isinstance(a, torch.Tensor) else a)
                                  for a in (mu_prior, mu_posterior, y))
     if mu_prior.ndim != 2 or mu_prior.shape != mu_posterior.shape or y.shape != (mu_prior.shape[0],):
@@ -92,12 +106,8 @@ def tsne_embeddings(mu_prior: torch.Tensor | np.ndarray, mu_posterior: torch.Ten
     if not (np.isfinite(mu_prior).all() and np.isfinite(mu_posterior).all()):
         raise ValueError("the latent means contain NaN or infinite values.")
     rows = subsample_rows(len(y), n_points, seed)
-    stacked = np.concatenate([mu_prior[rows], mu_posterior[rows]]).astype(np.float64)  # (2n, D)
-    # t-SNE needs perplexity < number of points
-    perplexity = float(min(perplexity, max(1.0, (len(stacked) - 1) / 3)))
-    tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto", random_state=seed)
-    with threadpool_limits(limits=n_threads):
-        embedded = tsne.fit_transform(stacked).astype(np.float32)  # (2n, 2)
+    stacked = np.concatenate([mu_prior[rows], mu_posterior[rows]])  # (2n, D)
+    embedded = tsne_2d(stacked, seed=seed, perplexity=perplexity, n_threads=n_threads).astype(np.float32)
     n = len(rows)
     return {"prior": embedded[:n], "posterior": embedded[n:], "y": y[rows].astype(np.int64), "rows": rows}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -432,3 +433,56 @@ def collapse_panels_traces(curves_by_model: Mapping[str, Mapping[str, Sequence[f
                 opacity=0.9 if faint else 1.0, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
                 hovertemplate=f"{model}<br>epsilon %{{x:.2f}}: %{{y:.2f}}<extra>{FIG2_TITLES.get(kind, kind)}</extra>"))
     return traces
+
+
+def collapse_panels_figure(curves_by_model: Mapping[str, Mapping[str, Sequence[float]]],
+                           epsilons: Sequence[float] = COLLAPSE_EPSILONS, *, title: str = "",
+                           kinds: Sequence[str] = FIG2_KINDS) -> Any:
+    """Paper Fig. 2 as one plotly figure (:func:`collapse_panels_traces` on
+    :func:`collapse_panels_layout`): the book shows it, ``reproduce fig2`` saves it as a PNG
+    (:func:`save_png`)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(data=collapse_panels_traces(curves_by_model, epsilons, kinds=kinds),
+                    layout=collapse_panels_layout(kinds))
+    if title:
+        fig.update_layout(title={"text": title, "font": {"size": 13}}, margin={"t": 90})
+    return fig
+
+
+def save_png(fig: Any, path: str | Path, *, dpi: int = 90) -> Path:
+    """Save a figure as a PNG: a matplotlib figure as it is; a plotly figure of line traces on side-by-side
+    panels (such as :func:`collapse_panels_figure`) redrawn with matplotlib, trace for trace (plotly's own
+    image export needs a browser engine that is not installed here)."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    if hasattr(fig, "savefig"):
+        fig.savefig(path, dpi=dpi)
+        plt.close(fig)
+        return path
+    layout = fig.layout
+    axes_names = sorted({trace.xaxis or "x" for trace in fig.data}, key=lambda a: int(a[1:] or 1))
+    mpl, axes = plt.subplots(1, len(axes_names), figsize=(5 * len(axes_names), 4.2), sharey=True,
+                             squeeze=False, layout="constrained")
+    panel = {name: ax for name, ax in zip(axes_names, axes[0])}
+    for trace in fig.data:
+        if trace.x is None or len(trace.x) == 0:
+            continue
+        ax = panel[trace.xaxis or "x"]
+        ax.plot(trace.x, trace.y, color=trace.line.color, linewidth=(trace.line.width or 2) * 0.7,
+                label=trace.name if trace.showlegend is not False else None)
+    for annotation, ax in zip(layout.annotations or (), axes[0]):
+        ax.set_title(annotation.text, fontsize=10)
+    for name, ax in panel.items():
+        axis = layout[f"xaxis{name[1:]}"]
+        ax.set_xlabel(axis.title.text if axis.title and axis.title.text else "")
+        ax.grid(alpha=0.3)
+    yaxis = layout["yaxis"]
+    axes[0][0].set_ylabel(yaxis.title.text if yaxis.title and yaxis.title.text else "")
+    axes[0][0].legend(fontsize=8)
+    if layout.title and layout.title.text:
+        mpl.suptitle(layout.title.text)
+    mpl.savefig(path, dpi=dpi)
+    plt.close(mpl)
+    return path

@@ -23,8 +23,9 @@ seed sees the same pairs and the spread is that of training alone. Each run writ
 and ``.png`` for the figures, recording the profile, the seeds, the machine, the wall time per
 model and whether the SVHN modality was the synthetic stand-in.
 
-The t-SNE helper (:func:`tsne_embedding`) lives here and needs scikit-learn (``pip install
-scikit-learn``, part of the ``book`` extra).
+Each experiment is a module of the registry :mod:`cmmd_lite.experiments` (its rows, the paper's
+numbers, what it measures, its figure and its report); this module is the one runner. The
+figures' t-SNE needs scikit-learn (``pip install scikit-learn``, part of the ``book`` extra).
 """
 from __future__ import annotations
 
@@ -34,10 +35,9 @@ import os
 import platform
 import re
 import shlex
-import statistics
 import time
 import warnings
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -45,82 +45,20 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
-from .coherence import ClassifierSettings, classifier_settings, coherence_report, modality_classifier
+from .coherence import ClassifierSettings, classifier_settings, modality_classifier
 from .config import FIELD_SECTION, PROFILES, Config, DataConfig, current_profile, get_config
 from .config import parse_overrides as config_parse_overrides
-from .profiles import variant
-from .data.paired import PairedData, PairedSplits, load_paired
+from .data.paired import PairedSplits, load_paired
 from .data.svhn_standin import STANDIN_LABEL
-from .evaluate import accuracy, evaluate, generate_missing, linear_probe_accuracy, x_o_latent_means
+from .experiments import EXPERIMENTS, MODEL_KEYS, Experiment, Row  # noqa: F401 - re-exported
+from .experiments.base import Run, png_name, summary
+from .plotting import save_png
+from .profiles import variant
+from .store import write_bytes
 from .train import train_or_load
 from .utils import choose_device
 
 DEFAULT_OUT = Path("results") / "reproduce"
-MODEL_KEYS = ("m_xo", "vcca", "mvae", "mmvae", "cmmd")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One line of a table (or one model of a figure): a named config with model overrides."""
-
-    key: str  # what --models selects: a model type
-    label: str
-    config: str
-    overrides: tuple[tuple[str, Any], ...] = ()
-    paper: float | None = None  # the paper's number, in percent
-    paper_std: float | None = None
-    paper_note: str = ""
-
-
-def _model(key: str, label: str, config: str, **kw: Any) -> Row:
-    extra = (("mmvae_bound", kw.pop("bound")),) if "bound" in kw else ()
-    return Row(key, label, config, (("model_type", key),) + extra, **kw)
-
-
-@dataclass(frozen=True)
-class Experiment:
-    name: str
-    title: str
-    rows: tuple[Row, ...]
-    kind: str  # "table" or "figure"
-    metric_note: str
-
-
-_T2 = "Wang et al. (2017) as cited in Table 2"
-EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
-    Experiment("table2", "Table 2: 2-modality MNIST, test error (%)", (
-        _model("m_xo", "M-x_o", "mnist2", paper=13.1, paper_note=_T2),
-        _model("vcca", "VCCA", "mnist2", paper=3.0, paper_note=_T2),
-        _model("mvae", "MVAE", "mnist2", paper=6.0, paper_note=_T2),
-        _model("mmvae", "MMVAE IWAE", "mnist2", bound="iwae", paper=12.3, paper_note="Table 2 row MMVAE IWAE"),
-        _model("cmmd", "CMMD", "mnist2", paper=2.4, paper_note="CMMD paper, omega = 0.4")),
-        "table", "error = 100 x (1 - accuracy) of p(y | x_o) on the test split; lower is better"),
-    Experiment("table3", "Table 3: MNIST-SVHN, test accuracy (%)", (
-        _model("m_xo", "M-x_o", "mnist_svhn", paper_note="not in Table 3; the floor: x_o alone"),
-        _model("mvae", "MVAE", "mnist_svhn", paper=95.7, paper_note="Shi et al. (2019) as cited"),
-        _model("mmvae", "MMVAE (DReG)", "mnist_svhn", paper=91.3,
-               paper_note="linear probe (latent accuracy), Shi et al. (2019)"),
-        _model("cmmd", "CMMD", "mnist_svhn", paper=97.6, paper_std=0.08,
-               paper_note="jointly trained classifier on p(z | x_o), omega = 0.1")),
-        "table", "accuracy of the jointly trained classifier on z ~ p(z | x_o), of a linear probe on the "
-                 "mean of z given x_o (MMVAE's protocol), and coherence MNIST -> SVHN; higher is better"),
-    Experiment("table4", "Table 4: 3-modality MNIST, CMMD test accuracy (%)", (
-        Row("cmmd", "x_M = (x_2, x_3): x_o = MNIST", "mnist3", (("model_type", "cmmd"),), 97.5, 0.25),
-        Row("cmmd", "x_M = x_3: x_o = (MNIST, rotated MNIST)", "mnist3_two_observed", (("model_type", "cmmd"),),
-            98.9, 0.13)),
-        "table", "accuracy of CMMD's classifier on z ~ p(z | x_o); higher is better"),
-    Experiment("fig2", "Fig. 2: posterior collapse on 2-modality MNIST", (
-        _model("m_xo", "M-x_o", "mnist2"), _model("vcca", "VCCA", "mnist2"), _model("mvae", "MVAE", "mnist2"),
-        _model("mmvae", "MMVAE IWAE", "mnist2", bound="iwae"), _model("cmmd", "CMMD", "mnist2")),
-        "figure", "fraction of latent dimensions i with P(KL_i < epsilon) >= 0.99 over test pairs (Appendix E)"),
-    Experiment("figF1", "Fig. F1: t-SNE of the latent space given x_o, 2-modality MNIST", (
-        _model("cmmd", "CMMD", "mnist2"), _model("mvae", "MVAE", "mnist2"), _model("vcca", "VCCA", "mnist2")),
-        "figure", "2-D t-SNE of the mean of z given x_o on a seeded subsample of test pairs"),
-    Experiment("figG1", "Fig. G1: SVHN generated from MNIST", (
-        _model("cmmd", "CMMD", "mnist_svhn"), _model("mmvae", "MMVAE (DReG)", "mnist_svhn"),
-        _model("mvae", "MVAE", "mnist_svhn")),
-        "figure", "x_M decoded from z ~ p(z | x_o) for one test pair per class"),
-)}
 
 # Options of a run that are not config fields (overridable with --override key=value), per profile:
 # the "reproduce" variants of the one profile table.
@@ -176,30 +114,6 @@ def _load_average() -> list[float] | None:
         return [round(x, 2) for x in os.getloadavg()]
     except (AttributeError, OSError):
         return None
-
-
-def _summary(values: Sequence[float]) -> dict[str, Any]:
-    values = [float(v) for v in values]
-    return {"mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else None,
-            "n": len(values), "values": values}
-
-
-def _fmt(summary: Mapping[str, Any] | None, digits: int = 2) -> str:
-    if not summary:
-        return "not run"
-    text = f"{summary['mean']:.{digits}f}"
-    if summary.get("std") is not None:
-        text += f" ± {summary['std']:.{digits}f} (n={summary['n']})"
-    return text
-
-
-def _paper_text(row: Row) -> str:
-    """The paper's number and its source, for a Markdown table cell (pipes escaped)."""
-    note = row.paper_note.replace("|", "\\|")
-    if row.paper is None:
-        return "—" + (f" ({note})" if note else "")
-    text = f"{row.paper:.1f}" + (f" ± {row.paper_std:.2f}" if row.paper_std is not None else "")
-    return text + (f" ({note})" if note else "")
 
 
 # --- the run ----------------------------------------------------------------------------------------
@@ -273,7 +187,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
                          f"its models are: {', '.join(dict.fromkeys(row.key for row in rows))}.")
     overrides = parse_overrides(overrides)
     config_overrides, settings, options = _split_overrides(overrides, profile)
-    if experiment.name in ("figF1", "figG1"):
+    if experiment.single_seed:
         seeds = seeds[:1]  # one picture: the first seed's models
         seeds_by_model = {key: own[:1] for key, own in seeds_by_model.items()}
     out = Path(out)
@@ -305,6 +219,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
                 f"in {time.perf_counter() - t0:.1f} s")
         return classifiers[key]
 
+    run = Run(options=options, classifier_for=classifier_for, data_cache=data_cache)
     results: dict[int, dict[str, Any]] = {}  # row index -> record
     figures: dict[str, Any] = {}
     for index, row in enumerate(rows):
@@ -316,7 +231,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
             result = train_or_load(config, data=splits, device=torch_device, progress=progress)
             t_train = time.perf_counter() - t0
             t0, before = time.perf_counter(), classifier_seconds[0]
-            metrics = _measure(experiment.name, result, seed, options, classifier_for)
+            metrics = experiment.measure(result, seed, run)
             t_eval = time.perf_counter() - t0 - (classifier_seconds[0] - before)
             history = result.history
             record = {"seed": seed, **metrics, "loaded_checkpoint": result.loaded,
@@ -326,7 +241,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
                       "checkpoint": result.checkpoint_dir.name if result.checkpoint_dir else None,
                       "config_fingerprint": config.fingerprint(), "config": config.to_dict()}
             per_seed.append(record)
-            if experiment.name == "figG1":
+            if experiment.keep_models:
                 models_kept.append(result.model)
             log(f"[{name}] {row.label}, seed {seed}: {'loaded' if result.loaded else 'trained'} in {t_train:.1f} s "
                 f"({len(history['epochs'])} epochs), evaluated in {t_eval:.1f} s: "
@@ -342,7 +257,7 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
             per_seed = results[rows.index(row)]["per_seed"]
             numeric = [k for k, v in per_seed[0].items()
                        if isinstance(v, float) and not k.startswith(("wall_", "train_seconds", "best_val"))]
-            entry["metrics"] = {k: _summary([r[k] for r in per_seed]) for k in numeric
+            entry["metrics"] = {k: summary([r[k] for r in per_seed]) for k in numeric
                                 if all(isinstance(r.get(k), float) for r in per_seed)}
             entry["wall_seconds"] = sum(r["wall_seconds_train_or_load"] + r["wall_seconds_evaluate"] for r in per_seed)
             entry["per_seed"] = per_seed
@@ -364,15 +279,17 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
         "started_utc": started, "command": _command(name, profile, seeds, models, overrides, out, seeds_by_model),
         "rows": payload_rows,
     }
+    stem = out / f"{name}-{profile}"
     if experiment.kind == "figure":
-        figures = _figure(experiment, payload, rows, results, data_cache, classifier_for, options, profile, out)
+        suffix = f" [profile {profile}; seeds {','.join(map(str, payload['seeds']))}]"
+        fig, figures = experiment.figure(payload, rows, results, run, experiment.title + suffix)
+        figures["files"] = [str(save_png(fig, stem.with_suffix(".png"), dpi=experiment.png_dpi))]
         payload["figure"] = figures
     payload["load_average_end"] = _load_average()
     payload["wall_seconds"] = time.perf_counter() - began
-    stem = out / f"{name}-{profile}"
     payload["files"] = [str(stem.with_suffix(".json")), str(stem.with_suffix(".md"))] + figures.get("files", [])
-    stem.with_suffix(".json").write_text(dumps(payload) + "\n")
-    stem.with_suffix(".md").write_text(markdown(payload))
+    write_bytes(stem.with_suffix(".json"), (dumps(payload) + "\n").encode())
+    write_bytes(stem.with_suffix(".md"), markdown(payload).encode())
     log(f"[{name}] wrote {', '.join(payload['files'])} ({payload['wall_seconds']:.0f} s)")
     return payload
 
@@ -398,144 +315,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-# --- what is measured per experiment --------------------------------------------------------------
-
-def _measure(name: str, result, seed: int, options: Mapping[str, Any], classifier_for) -> dict[str, Any]:
-    model, splits, config = result.model, result.data, result.config
-    test = splits.test
-    acc = accuracy(model, test, n_samples=config.train.eval_samples, seed=seed)
-    if name == "table2":
-        metrics = {"accuracy": acc, "error_percent": 100.0 * (1.0 - acc)}
-        if model.can_generate:
-            from .evaluate import imputation_rmse
-            metrics["rmse_x_m"] = imputation_rmse(model, test)["x_m"]
-        return metrics
-    if name == "table3":
-        metrics = {"accuracy_percent": 100.0 * acc,
-                   "probe_accuracy_percent": 100.0 * linear_probe_accuracy(
-                       model, splits.train, test, max_train=int(options["probe_max_train"]), seed=seed)}
-        if model.can_generate:
-            classifier = classifier_for(splits, "svhn")
-            report = coherence_report(model, test, {"svhn": classifier},
-                                      n_samples=int(options["coherence_samples"]), seed=seed)["svhn"]
-            metrics.update(coherence_percent=100.0 * report["coherence"],
-                           coherence_macro_percent=100.0 * report["coherence_macro"],
-                           coherence_ceiling_percent=100.0 * report["ceiling"])
-        return metrics
-    if name == "table4":
-        return {"accuracy_percent": 100.0 * acc}
-    if name == "fig2":
-        metrics = evaluate(model, test, n_samples=config.train.eval_samples, seed=seed)
-        return {"accuracy": acc, "collapse": metrics["collapse"], "collapse_epsilons": metrics["collapse_epsilons"]}
-    if name == "figF1":
-        return {"accuracy": acc, **_tsne_record(model, test, int(options["tsne_points"]), seed)}
-    if name == "figG1":
-        return {"accuracy": acc}
-    raise AssertionError(name)
-
-
-def tsne_embedding(features: np.ndarray, *, seed: int = 0, perplexity: float = 30.0) -> np.ndarray:
-    """2-D t-SNE (scikit-learn, PCA initialisation, seeded) of features (N, D) -> (N, 2)."""
-    try:
-        from sklearn.manifold import TSNE
-    except ImportError as error:  # optional dependency
-        raise ImportError("t-SNE needs scikit-learn: pip install scikit-learn") from error
-    features = np.asarray(features, dtype=np.float64)
-    perplexity = min(perplexity, max(2.0, (len(features) - 1) / 3))
-    return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(features)
-
-
-def _tsne_record(model, test: PairedData, n_points: int, seed: int) -> dict[str, Any]:
-    from sklearn.metrics import silhouette_score
-
-    rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n_points].sort().values
-    means = x_o_latent_means(model, test).cpu()[rows].numpy()
-    labels = test.y.cpu()[rows].numpy()
-    embedding = tsne_embedding(means, seed=seed)
-    return {"tsne_silhouette": float(silhouette_score(embedding, labels)),
-            "latent_silhouette": float(silhouette_score(means, labels)),
-            "tsne": {"rows": rows.tolist(), "labels": labels.tolist(),
-                     "x": [round(float(v), 2) for v in embedding[:, 0]],
-                     "y": [round(float(v), 2) for v in embedding[:, 1]]}}
-
-
-# --- figures -----------------------------------------------------------------------------------------
-
-def _figure(experiment: Experiment, payload, rows, results, data_cache, classifier_for, options, profile, out: Path):
-    import matplotlib.pyplot as plt
-
-    stem = out / f"{experiment.name}-{profile}"
-    standin = payload["svhn_standin"]
-    suffix = f" [profile {profile}; seeds {','.join(map(str, payload['seeds']))}]"
-    figure: dict[str, Any] = {"files": [str(stem.with_suffix(".png"))]}
-    if experiment.name == "fig2":
-        panels = ("prior_vs_standard", "posterior_vs_standard", "posterior_vs_prior")
-        titles = {"prior_vs_standard": "KL[z | x_o  ||  N(0, I)]",
-                  "posterior_vs_standard": "KL[z | x_M side  ||  N(0, I)]",
-                  "posterior_vs_prior": "KL[z | x_M side  ||  z | x_o]  (CMMD: KL[q || p(z|x_o)])"}
-        colours = {r.label: f"C{i}" for i, r in enumerate(experiment.rows)}
-        fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), sharey=True, layout="constrained")
-        curves: dict[str, dict[str, list[float]]] = {}
-        for row in rows:
-            per_seed = results[rows.index(row)]["per_seed"]
-            eps = per_seed[0]["collapse_epsilons"]
-            curves[row.label] = {panel: np.mean([r["collapse"][panel] for r in per_seed], axis=0).tolist()
-                                 for panel in panels if panel in per_seed[0]["collapse"]}
-            for ax, panel in zip(axes, panels):
-                if panel in curves[row.label]:
-                    ax.plot(eps, curves[row.label][panel], marker=".", label=row.label, color=colours[row.label])
-        for ax, panel in zip(axes, panels):
-            ax.set_title(titles[panel], fontsize=10)
-            ax.set_xlabel("epsilon (nats)")
-            ax.grid(alpha=0.3)
-        axes[0].set_ylabel("fraction of z dimensions collapsed")
-        axes[0].legend()
-        fig.suptitle(experiment.title + suffix + " (the paper's Fig. 2 is XRMB, fold 1)")
-        figure.update(epsilons=eps, curves_mean_over_seeds=curves)
-    elif experiment.name == "figF1":
-        fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4.6), squeeze=False, layout="constrained")
-        for ax, row in zip(axes[0], rows):
-            record = results[rows.index(row)]["per_seed"][0]
-            labels = np.asarray(record["tsne"]["labels"])
-            scatter = ax.scatter(record["tsne"]["x"], record["tsne"]["y"], c=labels, cmap="tab10", s=4, vmin=-0.5, vmax=9.5)
-            ax.set_title(f"{row.label} (silhouette {record['tsne_silhouette']:.2f})")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.colorbar(scatter, ax=axes[0, -1], ticks=range(10), label="class")
-        fig.suptitle(experiment.title + suffix)
-    elif experiment.name == "figG1":
-        from .plotting import image_grid
-
-        splits = next(iter(data_cache.values()))
-        test = splits.test
-        generator = torch.Generator().manual_seed(payload["seeds"][0])
-        order = torch.randperm(len(test), generator=generator)
-        labels = test.y.cpu()[order]
-        picks = [int(order[(labels == c).nonzero()[0, 0]]) for c in range(test.n_classes) if (labels == c).any()]
-        extra, predicted = {}, {}
-        classifier = classifier_for(splits, "svhn")
-        for row in rows:
-            model = results[rows.index(row)]["models"][0]  # the first seed's
-            images = generate_missing(model, test, torch.tensor(picks, device=test.device), n_samples=1,
-                                      seed=payload["seeds"][0])["svhn"][0]
-            extra[f"{row.label}: generated {test.label('svhn')}"] = images
-            predicted[row.label] = classifier.predict(images).tolist()
-        fig = image_grid(test, picks, extra=extra, title=experiment.title + suffix
-                         + (f"\n(x_M is the {STANDIN_LABEL})" if standin else ""))
-        figure.update(test_rows=picks, labels=[int(test.y[i]) for i in picks], svhn_classifier_predictions=predicted)
-    fig.savefig(stem.with_suffix(".png"), dpi=60 if experiment.name == "figG1" else 90)
-    plt.close(fig)
-    return figure
-
-
 # --- Markdown -------------------------------------------------------------------------------------------
-
-def _metric(entry: Mapping[str, Any], key: str, digits: int = 2) -> str:
-    if entry["status"] != "ran":
-        return "not run"
-    summary = entry.get("metrics", {}).get(key)
-    return _fmt(summary, digits) if summary else "n/a"
-
 
 def markdown(payload: Mapping[str, Any]) -> str:
     """The Markdown report of a :func:`reproduce` payload: our numbers beside the paper's."""
@@ -556,99 +336,9 @@ def markdown(payload: Mapping[str, Any]) -> str:
     if profile == "smoke":
         lines += ["**The smoke profile is a plumbing check** (about a thousand training pairs, 3 epochs, tiny "
                   "networks): its numbers are expected to sit near chance and say nothing about the paper's.", ""]
-    rows = payload["rows"]
-
-    def wall(entry: Mapping[str, Any]) -> str:
-        if entry["status"] != "ran":
-            return "—"
-        per_seed = entry["per_seed"]
-        loaded = sum(r["loaded_checkpoint"] for r in per_seed)
-        trained = sum(r["train_seconds_recorded"] or 0.0 for r in per_seed)
-        text = f"{entry['wall_seconds']:.0f}"
-        if loaded:
-            text += f" (checkpoint reused for {loaded}/{len(per_seed)}; training took {trained:.0f} s when run)"
-        return text
-
-    def epochs(entry: Mapping[str, Any]) -> str:
-        if entry["status"] != "ran":
-            return "—"
-        return ", ".join(f"{r['epochs_run']} ({r['best_epoch']})" for r in entry["per_seed"])
-
-    if name == "table2":
-        lines += ["| model | ours: test error % | paper: MNIST error % | x_M RMSE | epochs (best) | wall s |",
-                  "|---|---:|---|---:|---|---|"]
-        for e in rows:
-            lines.append(f"| {e['label']} | {_metric(e, 'error_percent')} | {_paper_text_entry(e)} | "
-                         f"{_metric(e, 'rmse_x_m', 4)} | {epochs(e)} | {wall(e)} |")
-    elif name == "table3":
-        lines += ["| model | ours: joint classifier % | ours: linear probe % | ours: coherence MNIST→SVHN % "
-                  "(macro) | paper % | epochs (best) | wall s |", "|---|---:|---:|---|---|---|---|"]
-        for e in rows:
-            coh = _metric(e, "coherence_percent")
-            if e["status"] == "ran" and "coherence_percent" in e.get("metrics", {}):
-                coh += f" ({_metric(e, 'coherence_macro_percent')})"
-            elif e["status"] == "ran":
-                coh = "n/a (no decoder)"
-            lines.append(f"| {e['label']} | {_metric(e, 'accuracy_percent')} | {_metric(e, 'probe_accuracy_percent')} | "
-                         f"{coh} | {_paper_text_entry(e)} | {epochs(e)} | {wall(e)} |")
-        ceilings = [e["metrics"]["coherence_ceiling_percent"]["mean"] for e in rows
-                    if e["status"] == "ran" and "coherence_ceiling_percent" in e.get("metrics", {})]
-        if ceilings:
-            lines += ["", f"Coherence ceiling (the SVHN classifier on the real x_M of the test pairs): "
-                          f"{ceilings[0]:.2f} %; chance 10 %. Shi et al. (2019) report MMVAE's coherence "
-                          f"MNIST→SVHN as 86.4 % with their own classifiers (not in the CMMD paper)."]
-    elif name == "table4":
-        lines += ["| missing modality | ours: accuracy % | paper: accuracy % | epochs (best) | wall s |",
-                  "|---|---:|---|---|---|"]
-        for e in rows:
-            lines.append(f"| {e['label']} | {_metric(e, 'accuracy_percent')} | {_paper_text_entry(e)} | "
-                         f"{epochs(e)} | {wall(e)} |")
-    elif name == "fig2":
-        eps = payload["figure"]["epsilons"] if "figure" in payload else []
-        marks = [i for i, x in enumerate(eps) if i in (0, 7, 20, 39)]
-        head = " | ".join(f"ε={eps[i]:.2f}" for i in marks)
-        lines += ["Fraction of z dimensions collapsed (mean over seeds), three KLs; the paper's Fig. 2 shows "
-                  "these on XRMB fold 1, so there is no number to put beside ours. Paper (XRMB): MMVAE ≈ 80 % "
-                  "of dimensions collapsed to N(0, I); none of VCCA's or CMMD's within 6 nats.", ""]
-        lines += [f"| model | KL | {head} | wall s |", "|---|---|" + "---:|" * len(marks) + "---|"]
-        curves = payload.get("figure", {}).get("curves_mean_over_seeds", {})
-        for e in rows:
-            if e["status"] != "ran":
-                lines.append(f"| {e['label']} | — | " + " | ".join("not run" for _ in marks) + " | — |")
-                continue
-            for i_panel, (panel, curve) in enumerate(curves.get(e["label"], {}).items()):
-                lines.append(f"| {e['label']} | {panel} | " + " | ".join(f"{curve[i]:.2f}" for i in marks)
-                             + f" | {wall(e) if i_panel == 0 else ''} |")
-        lines += ["", "KL names: prior_vs_standard = KL[z|x_o || N(0, I)]; posterior_vs_standard = "
-                      "KL[z|x_M-side latent || N(0, I)]; posterior_vs_prior = KL[q(z|x_o,x_M,y) || p(z|x_o)] "
-                      "(the paper's third panel is the reverse direction). VCCA's x_M-side latent is q(z|x_o) "
-                      "again (no private latent here), so its posterior_vs_prior KL is zero."]
-    elif name == "figF1":
-        lines += ["| model | t-SNE silhouette (by class) | latent silhouette | accuracy % | wall s |",
-                  "|---|---:|---:|---:|---|"]
-        for e in rows:
-            if e["status"] != "ran":
-                lines.append(f"| {e['label']} | not run | not run | not run | — |")
-                continue
-            r = e["per_seed"][0]
-            lines.append(f"| {e['label']} | {r['tsne_silhouette']:.3f} | {r['latent_silhouette']:.3f} | "
-                         f"{100 * r['accuracy']:.2f} | {wall(e)} |")
-        lines += ["", "The paper shows the plots only (CMMD and VCCA well separated, MVAE overlapping); the "
-                      "silhouette scores put a number on the separation."]
-    elif name == "figG1":
-        fig = payload.get("figure", {})
-        labels = fig.get("labels", [])
-        lines += ["| model | SVHN classifier agrees with the MNIST class | accuracy % | wall s |", "|---|---:|---:|---|"]
-        for e in rows:
-            if e["status"] != "ran":
-                lines.append(f"| {e['label']} | not run | not run | — |")
-                continue
-            predicted = fig.get("svhn_classifier_predictions", {}).get(e["label"], [])
-            hits = sum(int(p == y) for p, y in zip(predicted, labels))
-            lines.append(f"| {e['label']} | {hits}/{len(labels)} | {100 * e['per_seed'][0]['accuracy']:.2f} | "
-                         f"{wall(e)} |")
-    if payload.get("kind") == "figure" or name == "fig2":
-        lines += ["", f"Figure: `{Path(payload['figure']['files'][0]).name}`" if payload.get("figure") else ""]
+    lines += EXPERIMENTS[name].report(payload)
+    if payload.get("kind") == "figure":
+        lines += ["", f"Figure: `{png_name(payload)}`" if payload.get("figure") else ""]
     m = payload["machine"]
     device = m["gpu"] or m["cpu"]
     datasets = payload["datasets"]  # a list; a dict {name: summary} in files written before 2026-11-26
@@ -665,8 +355,3 @@ def markdown(payload: Mapping[str, Any]) -> str:
               "(smaller networks, fewer pairs and epochs); the paper's numbers come from its full settings.",
               ""]
     return "\n".join(line for line in lines if line is not None) + "\n"
-
-
-def _paper_text_entry(entry: Mapping[str, Any]) -> str:
-    return _paper_text(Row(entry["key"], entry["label"], entry["config"], (), entry["paper"], entry["paper_std"],
-                           entry["paper_note"]))
