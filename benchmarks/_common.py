@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import statistics
 import time
 from typing import Any, Sequence
@@ -20,6 +19,7 @@ import torch
 
 from cmmd_lite.config import Config
 from cmmd_lite.data.paired import PairedData
+from cmmd_lite.utils import machine_info as library_machine_info
 
 # Images per modality and the class counts used to size the MMVAE pairing without loading SVHN.
 MODALITY_SHAPES: dict[str, tuple[int, int, int]] = {
@@ -32,31 +32,9 @@ MMVAE_MAX_PER_CLASS = 10_000  # cmmd_lite.data.paired.mmvae_pairs' default
 
 # --- the machine --------------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as handle:
-            for line in handle:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def machine_info(device: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "cpu": cpu_model(), "cpu_cores_usable": usable_cores(), "torch_threads": torch.get_num_threads(),
-        "torch": torch.__version__, "python": platform.python_version(), "device": str(device)}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-        info["cuda"] = torch.version.cuda
+    """cmmd_lite's record of the machine, plus the 1-minute load average before the run."""
+    info = library_machine_info(device)
     try:
         info["load_average_1m"] = round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):
@@ -67,7 +45,7 @@ def machine_info(device: torch.device) -> dict[str, Any]:
 def describe_machine(info: dict[str, Any]) -> str:
     text = (f"machine: {info['cpu']}; {info['cpu_cores_usable']} usable cores; torch {info['torch']} with "
             f"{info['torch_threads']} thread{'' if info['torch_threads'] == 1 else 's'}")
-    if "gpu" in info:
+    if info.get("gpu"):
         text += f"; GPU: {info['gpu']} (CUDA {info['cuda']})"
     if "load_average_1m" in info:
         text += f"; load average (1 min) before the run: {info['load_average_1m']}"

@@ -32,7 +32,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
 import re
 import shlex
 import time
@@ -43,7 +42,6 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from .coherence import ClassifierSettings, classifier_settings, modality_classifier
 from .config import FIELD_SECTION, PROFILES, Config, DataConfig, current_profile, get_config
@@ -56,7 +54,7 @@ from .plotting import save_png
 from .profiles import variant
 from .store import write_bytes
 from .train import train_or_load
-from .utils import choose_device
+from .utils import choose_device, machine_info
 
 DEFAULT_OUT = Path("results") / "reproduce"
 
@@ -89,25 +87,6 @@ def _split_overrides(overrides: Mapping[str, Any], profile: str) -> tuple[dict, 
 
 
 # --- the machine and small helpers ----------------------------------------------------------------
-
-def machine_info(device: torch.device) -> dict[str, Any]:
-    """CPU model, usable cores, torch version and threads, GPU name, load average."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as handle:
-            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.lower().startswith("model name")), cpu)
-    except OSError:
-        pass
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    info = {"cpu": cpu, "cpu_cores_usable": cores, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "device": str(device), "gpu": None}
-    if device.type == "cuda":
-        info["gpu"] = torch.cuda.get_device_name(device)
-    return info
-
 
 def _load_average() -> list[float] | None:
     try:

@@ -1,7 +1,11 @@
 """Setup helpers: seeding and device choice. Nothing global changes on import."""
 from __future__ import annotations
 
+import os
+import platform
 import random
+
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,3 +76,25 @@ def _checked_device(preferred: str | torch.device) -> torch.device:
     if callable(is_available) and is_available():
         return device
     raise unavailable(f"cmmd_lite runs on cpu, cuda or mps, and no {device.type} backend is available")
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    """What a recorded result ran on: CPU model, usable cores, torch version and threads, Python,
+    the device, the GPU's name and CUDA version (None on a CPU)."""
+    cpu = platform.processor() or platform.machine() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            cpu = next((line.split(":", 1)[1].strip() for line in handle if line.lower().startswith("model name")), cpu)
+    except OSError:
+        pass
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    device = torch.device(device)
+    info = {"cpu": cpu, "cpu_cores_usable": cores, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "device": str(device), "gpu": None}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+        info["cuda"] = torch.version.cuda
+    return info
