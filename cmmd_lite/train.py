@@ -31,6 +31,10 @@ from .model import MultimodalModel
 from .utils import choose_device, seed_everything
 
 TERMS = ("loss", "nll_x_m", "nll_y", "kl", "mmd")
+# Seconds between saves of the resumable state (state.pt): a kill loses at most this much training,
+# and the paper profile's 390 MB state is not written every epoch. best.pt is written on every improvement.
+SAVE_EVERY_S = 120.0
+_now = time.monotonic  # the cadence's clock
 _CHECK_EVERY = 25  # steps between host syncs (finiteness check, progress bar)
 
 
@@ -108,23 +112,18 @@ def _check_matches(folder: Path, config: Config | None, signature: dict[str, Any
     return stored_config
 
 
-def _best_weights(folder: Path, history: dict[str, Any], state: dict[str, Any] | None,
-                  device: torch.device) -> dict[str, torch.Tensor] | None:
-    """The weights of ``history``'s best epoch: best.pt, or the resumable state's model when a
-    crash came between writing state.pt and best.pt (the last epoch was the best)."""
+def _best_weights(folder: Path, history: dict[str, Any], device: torch.device) -> dict[str, torch.Tensor]:
+    """The weights of ``history``'s best epoch, from best.pt (checked to be that epoch's)."""
     best_epoch = history.get("best_epoch")
-    if best_epoch is None:
-        return None
-    if (folder / "best.pt").is_file():
-        best = load_tensors(folder / "best.pt", device)
-        if not isinstance(best, dict) or "weights" not in best:  # a checkpoint written before checksums
-            return best
-        if best.get("epoch") == best_epoch:
-            return best["weights"]
-    if state is not None and best_epoch == len(history["epochs"]):
-        return {k: v.clone() for k, v in state["model"].items()}
-    raise CheckpointError(f"{folder} is inconsistent: its history names epoch {best_epoch} as the best, "
-                          "but best.pt holds another epoch. Move the folder away (or pass retrain=True).")
+    if best_epoch is None or not (folder / "best.pt").is_file():
+        raise CheckpointError(f"{folder} names no best epoch or lacks best.pt; it holds no finished checkpoint.")
+    best = load_tensors(folder / "best.pt", device)
+    if not isinstance(best, dict) or "weights" not in best:  # a checkpoint written before this format
+        return best
+    if best.get("epoch") != best_epoch:
+        raise CheckpointError(f"{folder} is inconsistent: its history names epoch {best_epoch} as the best, but "
+                              f"best.pt holds epoch {best.get('epoch')}. Move the folder away (or pass retrain=True).")
+    return best["weights"]
 
 
 def load_checkpoint(folder: Path | str, config: Config | None = None, data: PairedSplits | None = None,
@@ -143,9 +142,7 @@ def load_checkpoint(folder: Path | str, config: Config | None = None, data: Pair
         stored_data["x_o_dim"], stored_data["x_m_dim"], stored_data["n_classes"], stored_config.model,
         x_m_shapes=[tuple(s) for s in stored_data["x_m_shapes"]]).to(device)
     history = read_json(folder / "history.json")
-    state = _best_weights(folder, history, None, device)
-    if state is None:
-        raise CheckpointError(f"{folder} names no best epoch; it holds no finished checkpoint.")
+    state = _best_weights(folder, history, device)
     try:
         model.load_state_dict(state)
     except RuntimeError as error:
@@ -156,13 +153,17 @@ def load_checkpoint(folder: Path | str, config: Config | None = None, data: Pair
 # --- the training loop ----------------------------------------------------------------------
 
 def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoint_dir: Path | None = None,
-        progress: bool = True, on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None) -> dict[str, Any]:
+        progress: bool = True, on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None,
+        save_every_s: float = SAVE_EVERY_S) -> dict[str, Any]:
     """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch.
 
     Batches are sliced from tensors on the model's device (``data`` is moved there once), in an
-    order drawn from a seeded generator. With ``checkpoint_dir`` the resumable state is saved as
-    one atomic file after every epoch (and the best weights when they improve), and a run
-    interrupted midway resumes from its last finished epoch. ``on_epoch(record, model)`` is called
+    order drawn from a seeded generator. With ``checkpoint_dir`` the resumable state (model,
+    optimiser, random states, history and the best weights so far) is saved as one atomic file at
+    the end of the first epoch that finishes ``save_every_s`` seconds after the last save (0: every
+    epoch) and at the end; the best weights are written to best.pt whenever they improve. A run
+    interrupted midway resumes from its last saved state and, being seeded, retrains the epochs
+    since then to the same result. ``on_epoch(record, model)`` is called
     after each epoch (live plots, early stopping by raising). Raises NonFiniteLossError naming the
     terms and the epoch when a loss term stops being finite (finished epochs stay on disk).
     """
@@ -191,10 +192,11 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         history = json.loads(state["history"])
         start_epoch = len(history["epochs"])
-        best_state = _best_weights(checkpoint_dir, history, state, device)
+        best_state = state.get("best")
 
     batch_size, n_train = config.train.batch_size, len(train)
     steps_per_epoch = math.ceil(n_train / batch_size)
+    last_save, saved_epochs = _now(), start_epoch
     bar = tqdm(total=config.train.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
                disable=not progress, desc=f"{config.name} [{config.profile}]", unit="step", mininterval=1.0)
     try:
@@ -211,10 +213,10 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
             except NonFiniteLossError as error:
                 if checkpoint_dir is None:
                     kept = "No checkpoint folder was given, so nothing was saved."
-                elif epoch == 0:
-                    kept = "No epoch had finished, so no checkpoint was kept."
+                elif saved_epochs == 0:
+                    kept = "No training state had been saved yet, so no checkpoint was kept."
                 else:
-                    kept = f"The {epoch} finished epoch(s) are kept in {checkpoint_dir}."
+                    kept = f"The state after epoch {saved_epochs} is kept in {checkpoint_dir}."
                 raise NonFiniteLossError(f"{error} {kept}") from None
             record = {"epoch": epoch + 1, **means}
             record["val_accuracy"] = accuracy(model, val, n_samples=config.train.eval_samples, seed=config.train.seed)
@@ -227,11 +229,15 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
                 history["best_val_accuracy"], history["best_epoch"] = record["val_accuracy"], epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             if checkpoint_dir is not None:
-                # state.pt first: it alone decides where a resumed run starts, and it can stand in for
-                # best.pt when a crash comes between the two writes (see _best_weights)
-                save_tensors(checkpoint_dir / "state.pt", _resume_state(model, optimizer, shuffle, device, history))
+                # best.pt when the weights improve; state.pt (where a resumed run starts; it carries its
+                # own copy of the best weights) on the cadence and after the last epoch
                 if improved:
                     save_tensors(checkpoint_dir / "best.pt", {"epoch": epoch + 1, "weights": best_state})
+                now = _now()
+                if now - last_save >= save_every_s or epoch + 1 == config.train.epochs:
+                    save_tensors(checkpoint_dir / "state.pt",
+                                 _resume_state(model, optimizer, shuffle, device, history, best_state))
+                    last_save, saved_epochs = now, epoch + 1
                 write_json(checkpoint_dir / "history.json", history)
             if on_epoch is not None:
                 on_epoch(record, model)
@@ -246,9 +252,11 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
 
 
 def _resume_state(model: MultimodalModel, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
-                  device: torch.device, history: dict[str, Any]) -> dict[str, Any]:
+                  device: torch.device, history: dict[str, Any],
+                  best_state: dict[str, torch.Tensor] | None) -> dict[str, Any]:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-             "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "history": json.dumps(history)}
+             "shuffle_rng": shuffle.get_state(), "torch_rng": torch.get_rng_state(), "history": json.dumps(history),
+             "best": best_state}
     if device.type == "cuda":
         state["cuda_rng"] = torch.cuda.get_rng_state(device)
     return state
@@ -292,7 +300,8 @@ def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train:
 
 def train_or_load(config: Config, *, data: PairedSplits | None = None, device: str | torch.device | None = None,
                   checkpoint_root: Path | str | None = None, retrain: bool = False, progress: bool = True,
-                  on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None) -> TrainResult:
+                  on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None,
+                  save_every_s: float = SAVE_EVERY_S) -> TrainResult:
     """Reuse the finished checkpoint trained with exactly this config and data, else train (resuming
     an interrupted run) and save one. ``data`` defaults to ``load_paired(config.data)``.
 
@@ -319,7 +328,8 @@ def train_or_load(config: Config, *, data: PairedSplits | None = None, device: s
             write_json(target / "config.json", {"config": config.to_dict(), "data": signature})
         seed_everything(config.train.seed)  # identical initial weights for identical configs
         model = build_model(config, data.train).to(device)
-        history = fit(model, data, config, checkpoint_dir=target, progress=progress, on_epoch=on_epoch)
+        history = fit(model, data, config, checkpoint_dir=target, progress=progress, on_epoch=on_epoch,
+                      save_every_s=save_every_s)
         if retrain:
             _replace_folder(target, folder)
     return TrainResult(model, config, history, data, folder, loaded=False)

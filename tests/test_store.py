@@ -42,6 +42,7 @@ def _config(**overrides):
 
 
 def _train(cfg, data, root, **kwargs):
+    kwargs.setdefault("save_every_s", 0.0)  # the resumable state after every epoch
     return train_or_load(cfg, data=data, checkpoint_root=root, progress=False, device="cpu", **kwargs)
 
 
@@ -231,5 +232,34 @@ def test_a_nan_in_the_first_epoch_says_nothing_was_kept_and_names_every_bad_term
     cfg = _config(epochs=2)
     x = np.full((60, 6), 1e30)
     data = paired_from_arrays(x, np.full((60, 12), 1e30), np.arange(60) % 3, seed=0)
-    with pytest.raises(NonFiniteLossError, match=r"epoch 1 .*non-finite terms: .*No epoch had finished"):
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1 .*non-finite terms: .*No training state had been saved"):
         _train(cfg, data, tmp_path)
+
+
+def test_the_state_is_saved_on_its_cadence_and_a_resume_retrains_the_epochs_since(tmp_path, monkeypatch):
+    cfg, data = _config(epochs=5), _toy_data()
+    straight = _train(cfg, data, tmp_path / "straight")
+    clock = iter(range(0, 1000, 10))  # the cadence's clock reads 0 at the start, +10 s per epoch
+    monkeypatch.setattr(train_module, "_now", lambda: float(next(clock)))
+    saved = []
+    real_save = train_module.save_tensors
+
+    def record(path, obj):
+        if Path(path).name == "state.pt":
+            saved.append(len(json.loads(obj["history"])["epochs"]))
+        return real_save(path, obj)
+
+    monkeypatch.setattr(train_module, "save_tensors", record)
+
+    def crash(record_, model):
+        if record_["epoch"] == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # a save every 25 s: after epoch 3 only, then killed after epoch 4
+        _train(cfg, data, tmp_path / "cadence", save_every_s=25.0, on_epoch=crash)
+    assert saved == [3]
+    resumed = _train(cfg, data, tmp_path / "cadence", save_every_s=25.0)
+    assert saved == [3, 5]  # epochs 4 and 5 retrained from the state of epoch 3; saved at the end
+    assert [e["loss"] for e in resumed.history["epochs"]] == [e["loss"] for e in straight.history["epochs"]]
+    assert resumed.history["best_epoch"] == straight.history["best_epoch"]
+    assert _same_weights(resumed.model, straight.model)
