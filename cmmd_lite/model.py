@@ -3,7 +3,7 @@
     encoder     q(z | x_o, x_M, y) = N(f_phi(x_o, x_M, y))        (training only)
     prior       p(z | x_o)         = N(f_theta(x_o))              (conditional prior)
     decoder     p(x_M | x_o, z)    Gaussian / Bernoulli / deconv  (Eq. 6)
-    classifier  p(y | z)           = Cat(f_theta(z)), z from the prior (Sec. 3.3)
+    classifier  p(y | z)           = Cat(f_theta(z)), z from the prior (end of Sec. 3.2, Fig. 1)
 """
 from __future__ import annotations
 
@@ -149,15 +149,17 @@ class CMMD(MultimodalModel):
         """Negative Eq. 5 on a mini-batch, term by term (one reparameterised sample per point).
 
         Paper vs reference code (``ObjectiveConfig``):
-        ``classifier_input`` -- p(y|z) gets z ~ p(z|x_o) (paper, Sec. 3.3 and Fig. 1), the prior
+        ``classifier_input`` -- p(y|z) gets z ~ p(z|x_o) (paper, end of Sec. 3.2 and Fig. 1), the prior
         mean mu_p(x_o) (reference code), or z ~ q (then omega = alpha = 1 is exactly the ELBO, Eq. 1).
         ``ce_reduction`` -- "sum" multiplies the batch-mean cross-entropy by the batch size, as
         the reference code's summed cross-entropy beside averaged other terms does.
         ``kl_formula`` -- see :func:`cmmd_lite.losses.gaussian_kl`.
         ``mmd_noise`` -- "shared" draws the posterior and prior samples of the MMD term with the
         same standard-normal noise (reference code); "independent" draws them separately.
-        The MMD compares the batch's posterior samples, i.e. samples of the aggregate
-        q(z|x_o) (Appendix A), with the batch's prior samples.
+        The MMD compares the batch's posterior samples with its prior samples. Each pair has its own
+        x_o, so these are samples of the batch's *mixtures* (1/B) sum_i q(z|x_o^i, x_M^i, y^i) and
+        (1/B) sum_i p(z|x_o^i), not of the aggregate q(z|x_o) of one x_o (Appendix A): the paper's
+        "average posterior" (Sec. 3.2) against the average prior.
         """
         objective = objective or ObjectiveConfig()
         if validate:
