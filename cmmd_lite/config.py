@@ -182,8 +182,12 @@ class TrainConfig:
     seed: int = 0
     # Prior samples averaged by the predictive classifier at evaluation time.
     eval_samples: int = 10
+    # Early stopping: None trains all ``epochs``; k stops once the validation accuracy has not
+    # improved for k epochs (``epochs`` is then the most it trains). The sweeps use it.
+    patience: int | None = None
 
     def validate(self) -> None:
+        check_positive_int("patience", self.patience, allow_none=True)
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
         if self.batch_size < 2:
@@ -299,7 +303,7 @@ FIELDS: dict[str, dataclasses.Field] = {f.name: f for cls in SECTIONS.values() f
 
 # Examples for the error messages of fields whose default is None.
 _NONE_DEFAULT_EXAMPLES = {"max_train": "1000", "max_val": "1000", "max_test": "1000", "init_std": "0.001",
-                          "mmd_bandwidth": "400"}
+                          "mmd_bandwidth": "400", "patience": "10"}
 
 
 def _expected(annotation: str) -> str:

@@ -201,6 +201,8 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
                disable=not progress, desc=f"{config.name} [{config.profile}]", unit="step", mininterval=1.0)
     try:
         for epoch in range(start_epoch, config.train.epochs):
+            if _patience_ran_out(history, config.train.patience):  # a resumed run that had stopped
+                break
             began = time.perf_counter()
 
             def report(steps_done: int, means: dict[str, float]) -> None:
@@ -228,19 +230,24 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
             if improved:
                 history["best_val_accuracy"], history["best_epoch"] = record["val_accuracy"], epoch + 1
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            stopping = _patience_ran_out(history, config.train.patience)
+            if stopping:
+                history["stopped_early"] = True
             if checkpoint_dir is not None:
                 # best.pt when the weights improve; state.pt (where a resumed run starts; it carries its
                 # own copy of the best weights) on the cadence and after the last epoch
                 if improved:
                     save_tensors(checkpoint_dir / "best.pt", {"epoch": epoch + 1, "weights": best_state})
                 now = _now()
-                if now - last_save >= save_every_s or epoch + 1 == config.train.epochs:
+                if now - last_save >= save_every_s or epoch + 1 == config.train.epochs or stopping:
                     save_tensors(checkpoint_dir / "state.pt",
                                  _resume_state(model, optimizer, shuffle, device, history, best_state))
                     last_save, saved_epochs = now, epoch + 1
                 write_json(checkpoint_dir / "history.json", history)
             if on_epoch is not None:
                 on_epoch(record, model)
+            if stopping:
+                break
     finally:
         bar.close()
     if best_state is not None:
@@ -249,6 +256,12 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
     if checkpoint_dir is not None:
         write_json(checkpoint_dir / "history.json", history)
     return history
+
+
+def _patience_ran_out(history: dict[str, Any], patience: int | None) -> bool:
+    """The stopping rule: ``patience`` epochs since the best validation accuracy."""
+    best = history.get("best_epoch")
+    return patience is not None and best is not None and len(history["epochs"]) - best >= patience
 
 
 def _resume_state(model: MultimodalModel, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,

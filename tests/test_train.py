@@ -137,3 +137,21 @@ def test_model_selection_uses_validation_not_test(tmp_path):
         train_module.accuracy = original
     assert len(data.val) != len(data.test)
     assert seen and all(len(split) == len(data.val) and torch.equal(split.y, data.val.y) for split in seen)
+
+
+def test_patience_stops_when_validation_accuracy_stops_improving_and_a_resume_does_not_go_on(tmp_path):
+    data = _toy_data()
+    cfg = _config(epochs=30, patience=2)
+    result = train_or_load(cfg, data=data, checkpoint_root=tmp_path, progress=False, device="cpu", save_every_s=0.0)
+    history = result.history
+    n = len(history["epochs"])
+    assert history.get("stopped_early") and n < 30 and n - history["best_epoch"] == 2
+    best = max(e["val_accuracy"] for e in history["epochs"])
+    assert all(e["val_accuracy"] <= best for e in history["epochs"][history["best_epoch"]:])
+    # the folder without its "completed" mark (killed after the last save) resumes to the same stop
+    folder = result.checkpoint_dir
+    stored = json.loads((folder / "history.json").read_text())
+    stored["completed"] = False
+    (folder / "history.json").write_text(json.dumps(stored))
+    again = train_or_load(cfg, data=data, checkpoint_root=tmp_path, progress=False, device="cpu")
+    assert not again.loaded and len(again.history["epochs"]) == n
