@@ -1,4 +1,4 @@
-"""Command line: ``python -m cmmd_lite {train,evaluate,configs,reproduce} ...``.
+"""Command line: ``python -m cmmd_lite {train,evaluate,configs,reproduce,sweep} ...``.
 
 Every config field is a flag (``--omega 0.1 --epochs 5 --encoder-hidden 400,400``); the named
 config (``--config``) and the profile (``--profile``, default ``$CMMD_PROFILE`` or ``laptop``)
@@ -117,6 +117,42 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
+def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
+    from .sweeps import DEFAULT_OUT, GRIDS
+
+    sub = commands.add_parser(
+        "sweep", help="train and measure every setting of an omega x lambda x alpha grid; write its record",
+        description="Grids: " + "; ".join(f"{g.name}: " + " x ".join(f"{k} {list(v)}" for k, v in g.axes.items())
+                                           for g in GRIDS.values()))
+    sub.add_argument("name", metavar="NAME", help=f"one of: {', '.join(GRIDS)}")
+    sub.add_argument("--profile", default=None, choices=PROFILES,
+                     help="compute profile (default: $CMMD_PROFILE, else laptop)")
+    sub.add_argument("--seeds", default="0", help="comma-separated seeds: all settings at the first, the omega "
+                                                  "axis at the others (default 0)")
+    sub.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
+    sub.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                     help="a config field for every setting, e.g. max_train=20000 (recorded); repeatable")
+    sub.add_argument("--limit", type=int, default=None, help="stop after this many new settings (rerun to go on)")
+    sub.add_argument("--rebuild", action="store_true", help="start a new record even if one exists")
+    sub.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
+    sub.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from .config import parse_overrides
+    from .sweeps import run_sweep
+
+    try:
+        seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"--seeds takes comma-separated integers (e.g. 0,1,2), got {args.seeds!r}")
+    record = run_sweep(args.name, args.profile or current_profile(), seeds=seeds, out=args.out,
+                       overrides=parse_overrides(args.override), rebuild=args.rebuild, device=args.device,
+                       progress=not args.quiet, limit=args.limit)
+    print(f"{len(record['settings'])} of {record['provenance'].get('settings_expected')} settings recorded")
+    return 0
+
+
 def _library_errors() -> tuple[type[BaseException], ...]:
     """The exception types the CLI reports in one line (tracebacks stay for everything else)."""
     from .data.files import DataFileError  # MissingDataError is one (and a FileNotFoundError)
@@ -179,6 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                               "as cmmd_lite.evaluate())")
     commands.add_parser("configs", help="list the named configs and their fields (laptop profile)")
     _add_reproduce_parser(commands)
+    _add_sweep_parser(commands)
     args = parser.parse_args(argv)
     try:
         return _run(args, parser, argv)
@@ -192,6 +229,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser, argv: Sequence[str]) -> int:
     if args.command == "reproduce":
         return _reproduce(args, parser)
+    if args.command == "sweep":
+        return _sweep(args, parser)
 
     if args.command == "configs":
         for name in config_names():

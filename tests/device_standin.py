@@ -35,6 +35,7 @@ def install(setattr_=setattr) -> None:
     import cmmd_lite.ablation  # noqa: F401
     import cmmd_lite.coherence as coherence
     import cmmd_lite.reproduce  # noqa: F401 - so that its imported names are patched too
+    import cmmd_lite.sweeps  # noqa: F401
     import cmmd_lite.train as train
 
     original_train_or_load = getattr(train.train_or_load, "__wrapped_original__", train.train_or_load)

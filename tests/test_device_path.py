@@ -95,3 +95,12 @@ def test_every_reproduce_target_runs_on_the_standin_device(name, tmp_path):
     payload = reproduce(name, "smoke", out=tmp_path, data_loader=tiny_any_loader, log=None, overrides=TINY)
     assert all(row.get("status") != "not run" for row in payload["rows"])
     assert (tmp_path / f"{name}-smoke.json").is_file()
+
+
+def test_a_sweep_runs_on_the_standin_device(tmp_path, monkeypatch):
+    import cmmd_lite.sweeps as sweeps
+    from test_sweeps import TINY
+
+    monkeypatch.setitem(sweeps.GRIDS, "tiny", TINY)
+    record = sweeps.run_sweep("tiny", "smoke", out=tmp_path, data_loader=tiny_loader, progress=False, log=None)
+    assert len(record["settings"]) == 4

@@ -1,0 +1,329 @@
+"""Recorded sweeps: every setting of a named omega x lambda x alpha grid, trained until its
+validation accuracy stops improving, evaluated, and written to one compact record.
+
+``python -m cmmd_lite sweep NAME --profile P [--seeds 0,1,2]`` runs :func:`run_sweep`:
+
+* **Settings** (:data:`GRIDS`): the product of the grid's axes at seed 0, plus the extra seeds
+  along ``seed_axis`` at the grid's default values of the other axes (error bars along omega).
+* **Stopping rule**: each setting trains with ``patience`` (:class:`~cmmd_lite.config.TrainConfig`):
+  it stops once the validation accuracy has not improved for ``patience`` epochs, or after the
+  profile's ``epochs``, whichever comes first; the weights of the best validation epoch are kept.
+* **Resumable**: models come from :func:`~cmmd_lite.train.train_or_load` (an interrupted setting
+  resumes from its checkpoint), and the record is rewritten atomically after every setting; a
+  rerun skips the settings the record already holds, so a killed sweep continues where it
+  stopped and its record equals an uninterrupted one's (the wall times aside).
+* **The record** ``results/sweeps/<name>-<profile>.json``: per setting and seed the config, the
+  joint-classifier and linear-probe accuracies, the loss terms per epoch, the three collapse
+  curves of Fig. 2 with the active dimensions, a t-SNE of prior and posterior means of a fixed
+  set of test pairs (each aligned to the first setting's by an orthogonal Procrustes map, so
+  moving a control does not spin the picture), generated x_M (uint8) for one fixed test pair
+  per class, the coherence of generated x_M, and the training time; plus provenance (command,
+  commit, profile, machine, torch, wall time, whether SVHN was the stand-in).
+* **Refusal**: a record written for another grid, profile or data, by another version of the
+  code that trains and measures (:func:`code_version`), or with another schema, is refused with
+  a :class:`SweepRecordError` saying what differs, never silently extended or read.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import os
+import shlex
+import subprocess
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .coherence import classifier_settings, coherence_report, modality_classifier
+from .config import Config, DataConfig, get_config
+from .data.paired import PairedSplits, load_paired
+from .evaluate import (accuracy, collapse_curve, generate_missing, kl_per_dimension, latent_parameters,
+                       linear_probe_accuracy)
+from .latents import tsne_2d
+from .profiles import check_profile
+from .store import ArtefactError, read_json, write_json
+from .train import train_or_load
+from .utils import choose_device, machine_info
+
+SCHEMA = 1
+DEFAULT_OUT = Path("results") / "sweeps"
+ACTIVE_NATS = 0.1  # a dimension is active when its mean KL[q || p(z|x_o)] exceeds this many nats
+_CODE_FILES = ("model.py", "losses.py", "nets.py", "baselines.py", "train.py", "evaluate.py", "coherence.py",
+               "latents.py", "sweeps.py", "data/paired.py", "data/mnist.py", "data/svhn.py", "data/svhn_standin.py")
+
+
+class SweepRecordError(ArtefactError):
+    """A sweep record that does not belong to this grid, profile, data or code, or is malformed."""
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A named grid over the objective's weights, on one named config."""
+
+    name: str
+    config: str
+    axes: Mapping[str, tuple[float, ...]]  # omega, lam, alpha -> values
+    defaults: Mapping[str, float]  # where the extra seeds run along seed_axis
+    seed_axis: str = "omega"
+    patience: int = 5
+    overrides: Mapping[str, Any] = field(default_factory=dict)  # common to every setting
+    tsne_points: int = 500
+
+    def settings(self, seeds: Sequence[int]) -> list[dict[str, Any]]:
+        """Every (axes..., seed) of this grid: the full product at the first seed, the seed axis
+        at the defaults for the other seeds."""
+        names = list(self.axes)
+        first, *others = seeds
+        chosen = [dict(zip(names, values), seed=first) for values in itertools.product(*self.axes.values())]
+        for seed in others:
+            chosen += [{**self.defaults, self.seed_axis: value, "seed": seed} for value in self.axes[self.seed_axis]]
+        return chosen
+
+
+GRIDS: dict[str, Grid] = {g.name: g for g in (
+    # 2-modality MNIST: 6 x 3 x 3 = 54 settings; alpha = 10 is the paper's text, about 1000 what its
+    # code's summed cross-entropy amounts to (alpha x batch size).
+    Grid("mnist2", "mnist2", {"omega": (0.0, 0.1, 0.4, 0.7, 0.9, 1.0), "lam": (0.0, 100.0, 1000.0),
+                              "alpha": (1.0, 10.0, 1000.0)}, {"lam": 1000.0, "alpha": 10.0}),
+    # MNIST -> SVHN: 5 x 2 x 2 = 20 settings.
+    Grid("mnist_svhn", "mnist_svhn", {"omega": (0.0, 0.1, 0.4, 0.7, 1.0), "lam": (0.0, 1000.0),
+                                      "alpha": (10.0, 1000.0)}, {"lam": 1000.0, "alpha": 10.0}),
+)}
+
+
+def code_version() -> str:
+    """A hash of the library files that decide what a sweep trains and measures."""
+    root = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _CODE_FILES:
+        digest.update(name.encode() + b"\0" + (root / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def setting_key(setting: Mapping[str, Any]) -> str:
+    return ",".join(f"{k}={setting[k]:g}" if isinstance(setting[k], float) else f"{k}={setting[k]}"
+                    for k in sorted(setting))
+
+
+def setting_config(grid: Grid, profile: str, setting: Mapping[str, Any], overrides: Mapping[str, Any]) -> Config:
+    return get_config(grid.config, profile, patience=grid.patience, **dict(grid.overrides), **dict(overrides),
+                      **{k: v for k, v in setting.items()})
+
+
+# --- what is recorded per setting ---------------------------------------------------------------
+
+def _uint8_images(images: torch.Tensor) -> dict[str, Any]:
+    array = (images.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    return {"shape": list(array.shape), "uint8_base64": base64.b64encode(array.tobytes()).decode("ascii")}
+
+
+def decode_images(entry: Mapping[str, Any]) -> np.ndarray:
+    """The uint8 images of a record entry (:func:`_uint8_images`) as an array."""
+    return np.frombuffer(base64.b64decode(entry["uint8_base64"]), dtype=np.uint8).reshape(entry["shape"])
+
+
+def _procrustes(points: np.ndarray, reference: np.ndarray | None) -> np.ndarray:
+    """``points`` centred and rotated/reflected onto ``reference`` (least squares), or centred."""
+    points = points - points.mean(0)
+    if reference is None:
+        return points
+    u, _, vt = np.linalg.svd(points.T @ reference)
+    return points @ (u @ vt)
+
+
+def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: torch.Tensor, classifiers: Mapping,
+                    reference: np.ndarray | None, seed: int) -> dict[str, Any]:
+    """Everything the record keeps of one trained setting."""
+    model, config, history = result.model, result.config, result.history
+    test = splits.test
+    latents = latent_parameters(model, test)
+    kls = kl_per_dimension(latents)
+    curves = {kind: collapse_curve(kl.numpy()).round(4).tolist() for kind, kl in kls.items()}
+    mean_kl = kls["posterior_vs_prior"].mean(0)
+    picked = rows.cpu().numpy()
+    embedded = tsne_2d(np.concatenate([latents["mu_p"][picked].numpy(), latents["mu_q"][picked].numpy()]),
+                       seed=0)
+    embedded = _procrustes(embedded, reference)
+    n = len(picked)
+    coherence = coherence_report(model, test, classifiers, seed=seed)
+    generated = generate_missing(model, test, shown, n_samples=1, seed=seed)
+    return {
+        "accuracy": accuracy(model, test, n_samples=config.train.eval_samples, seed=seed),
+        "probe_accuracy": linear_probe_accuracy(model, splits.train, test, seed=seed),
+        "coherence": {m: round(r["coherence"], 4) for m, r in coherence.items()},
+        "coherence_ceiling": {m: round(r["ceiling"], 4) for m, r in coherence.items()},
+        "collapse": curves,
+        "active_dims": int((mean_kl > ACTIVE_NATS).sum()),
+        "mean_kl_per_dim": [round(float(v), 3) for v in mean_kl],
+        "epochs": [{k: (round(v, 5) if isinstance(v, float) else v) for k, v in e.items() if k != "seconds"}
+                   for e in history["epochs"]],  # loss terms and validation accuracy per epoch
+        "best_epoch": history["best_epoch"], "stopped_early": bool(history.get("stopped_early")),
+        "train_seconds": round(history["train_seconds"], 1),
+        "tsne": {"prior": np.round(embedded[:n], 2).tolist(), "posterior": np.round(embedded[n:], 2).tolist()},
+        "generated": {m: _uint8_images(images[0]) for m, images in generated.items()},
+    }, embedded
+
+
+# --- the run --------------------------------------------------------------------------------------
+
+def _commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _identity(grid: Grid, profile: str, seeds: Sequence[int], overrides: Mapping[str, Any], data_digest: str) -> dict:
+    """What a record must agree with to be extended or read."""
+    return {"schema": SCHEMA, "grid": grid.name, "config": grid.config,
+            "axes": {k: list(v) for k, v in grid.axes.items()}, "defaults": dict(grid.defaults),
+            "seed_axis": grid.seed_axis, "patience": grid.patience, "profile": profile, "seeds": list(seeds),
+            "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
+            "data_digest": data_digest, "code_version": code_version()}
+
+
+def load_record(path: Path | str, expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A sweep record, validated: its schema, and (with ``expected``, an identity) that it belongs to
+    the same grid, profile, data and code. SweepRecordError says what is wrong."""
+    path = Path(path)
+    record = read_json(path)
+    problems = validate_record(record)
+    if problems:
+        raise SweepRecordError(f"{path} is not a valid sweep record: {'; '.join(problems)}.")
+    if expected is not None:
+        differs = {k: (record["identity"].get(k), v) for k, v in expected.items() if record["identity"].get(k) != v}
+        if differs:
+            text = "; ".join(f"{k}: record {a!r} vs now {b!r}" for k, (a, b) in differs.items())
+            raise SweepRecordError(f"{path} was written for another grid, profile, data or code version ({text}). "
+                                   "Rebuild it (python -m cmmd_lite sweep NAME --rebuild) or write elsewhere (--out).")
+    return record
+
+
+_SETTING_KEYS = {"setting": dict, "config": dict, "accuracy": float, "probe_accuracy": float, "collapse": dict,
+                 "active_dims": int, "epochs": list, "tsne": dict, "generated": dict, "coherence": dict,
+                 "train_seconds": float}
+
+
+def validate_record(record: Any) -> list[str]:
+    """Schema problems of a record (empty when it is valid)."""
+    if not isinstance(record, dict):
+        return ["not a JSON object"]
+    problems = [f"missing {key!r}" for key in ("identity", "settings", "provenance") if key not in record]
+    if problems:
+        return problems
+    if record["identity"].get("schema") != SCHEMA:
+        return [f"schema {record['identity'].get('schema')!r}, this code reads {SCHEMA}"]
+    for key, entry in record["settings"].items():
+        for field_name, kind in _SETTING_KEYS.items():
+            if not isinstance(entry.get(field_name), kind) and not (kind is float and isinstance(entry.get(field_name), int)):
+                problems.append(f"setting {key}: {field_name!r} missing or not a {kind.__name__}")
+        if isinstance(entry.get("collapse"), dict) and set(entry["collapse"]) != {
+                "posterior_vs_prior", "prior_vs_standard", "posterior_vs_standard"}:
+            problems.append(f"setting {key}: collapse needs the three curves of Fig. 2")
+    return problems
+
+
+def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str | Path = DEFAULT_OUT,
+              overrides: Mapping[str, Any] | None = None, rebuild: bool = False, device: str | None = None,
+              data_loader: Callable[[DataConfig], PairedSplits] | None = None, progress: bool = True,
+              limit: int | None = None, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Train and measure every setting of grid ``name`` (see the module docstring); returns the record.
+
+    ``overrides``: config fields for every setting (``max_train`` to shrink the training set: the
+    record says so). ``limit``: stop after that many new settings (the record is complete up to
+    there; rerun to continue). ``rebuild``: start a new record even if one exists.
+    """
+    if name not in GRIDS:
+        raise ValueError(f"unknown sweep {name!r}; choose from: {', '.join(GRIDS)}.")
+    grid, profile = GRIDS[name], check_profile(profile)
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise ValueError(f"seeds={seeds} must be distinct non-negative integers.")
+    overrides = dict(overrides or {})
+    log = log or (lambda _: None)
+    settings = grid.settings(seeds)
+    first = setting_config(grid, profile, settings[0], overrides)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the stand-in warning: recorded below instead
+        splits = (data_loader or load_paired)(first.data)
+    identity = _identity(grid, profile, seeds, overrides, splits.digest())
+    path = Path(out) / f"{name}-{profile}.json"
+    if path.is_file() and not rebuild:
+        record = load_record(path, identity)
+    else:
+        record = {"identity": identity, "settings": {}, "provenance": {}}
+    torch_device = choose_device(device)
+    test = splits.test
+    rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:grid.tsne_points].sort().values
+    labels = test.y.cpu()
+    shown = torch.tensor([int((labels == c).nonzero()[0, 0]) for c in range(test.n_classes) if (labels == c).any()])
+    settings_for_judges = classifier_settings(profile)
+    classifiers = {m: modality_classifier(splits, m, settings_for_judges) for m in test.missing}
+    reference = _reference(record)
+    began, done_now = time.perf_counter(), 0
+    todo = [s for s in settings if setting_key(s) not in record["settings"]]
+    bar = tqdm(total=len(settings), initial=len(settings) - len(todo), disable=not progress, unit="setting",
+               desc=f"sweep {name} [{profile}]")
+    try:
+        for setting in todo:
+            if limit is not None and done_now >= limit:
+                break
+            config = setting_config(grid, profile, setting, overrides)
+            result = train_or_load(config, data=splits, device=torch_device, progress=progress)
+            measured, _ = measure_setting(result, result.data, rows, shown, classifiers, reference,
+                                                 setting["seed"])
+            entry = {"setting": dict(setting), "config": config.to_dict(), **measured}
+            record["settings"][setting_key(setting)] = json.loads(json.dumps(entry))  # as it reads back
+            if reference is None:  # the first setting's map (as recorded) orients every other one
+                reference = _reference(record)
+            record["provenance"] = _provenance(name, profile, seeds, overrides, out, torch_device, splits,
+                                               record["provenance"], time.perf_counter() - began, len(settings))
+            write_json(path, record)
+            done_now += 1
+            bar.update(1)
+            log(f"[sweep {name}] {setting_key(setting)}: accuracy {measured['accuracy']:.4f}, "
+                f"{len(measured['epochs'])} epochs, {'loaded' if result.loaded else 'trained'}")
+    finally:
+        bar.close()
+    return record
+
+
+def _reference(record: Mapping[str, Any]) -> np.ndarray | None:
+    """The recorded t-SNE of the record's first setting (prior and posterior points), if any."""
+    if not record["settings"]:
+        return None
+    first = next(iter(record["settings"].values()))["tsne"]
+    return np.concatenate([np.asarray(first["prior"]), np.asarray(first["posterior"])])
+
+
+def _provenance(name, profile, seeds, overrides, out, device, splits, previous, wall, n_settings) -> dict[str, Any]:
+    command = ["python", "-m", "cmmd_lite", "sweep", name, "--profile", profile, "--seeds", ",".join(map(str, seeds))]
+    command += [f"--override {k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else v}"
+                for k, v in overrides.items()]
+    command += ["--out", str(out)]
+    sittings = list(previous.get("sittings", []))
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if not sittings or sittings[-1].get("pid_wall_started") != _SITTING_START:
+        sittings.append({"started_utc": now, "pid_wall_started": _SITTING_START, "commit": _commit(),
+                         "machine": machine_info(device)})
+    sittings[-1].update(wall_seconds=round(wall, 1), ended_utc=now)
+    return {"command": " ".join(shlex.quote(c) if " " not in c else c for c in command), "profile": profile,
+            "settings_expected": n_settings, "svhn_standin": splits.uses_standin, "data": splits.summary(),
+            "shrunk_training_set": overrides.get("max_train"), "sittings": sittings,
+            "torch": torch.__version__}
+
+
+_SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
+
+__all__ = ["GRIDS", "Grid", "SweepRecordError", "code_version", "decode_images", "load_record", "run_sweep",
+           "validate_record"]

@@ -1,0 +1,103 @@
+"""Sweeps on a tiny grid: the record's content and schema, resume after a kill, refusal of foreign records."""
+import json
+
+import pytest
+import torch
+
+import cmmd_lite.sweeps as sweeps
+from cmmd_lite.__main__ import main
+from cmmd_lite.sweeps import Grid, SweepRecordError, decode_images, load_record, run_sweep, validate_record
+from test_reproduce import tiny_loader
+
+TINY = Grid("tiny", "mnist2", {"omega": (0.0, 1.0), "lam": (0.0, 100.0), "alpha": (10.0,)},
+            {"lam": 100.0, "alpha": 10.0}, patience=1, tsne_points=30, overrides={"epochs": 3})
+
+
+@pytest.fixture(autouse=True)
+def _tiny_grid(monkeypatch, tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    monkeypatch.setitem(sweeps.GRIDS, "tiny", TINY)
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / "cache-a"))
+    yield
+    torch.set_num_threads(threads)
+
+
+def _run(out, **kwargs):
+    return run_sweep("tiny", "smoke", seeds=(0, 1), out=out, data_loader=tiny_loader, progress=False, log=None,
+                     **kwargs)
+
+
+def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
+    record = _run(tmp_path / "out")
+    assert len(record["settings"]) == 4 + 2  # the 2 x 2 grid at seed 0, the omega axis at seed 1
+    assert validate_record(record) == []
+    entry = next(iter(record["settings"].values()))
+    assert set(entry["collapse"]) == {"prior_vs_standard", "posterior_vs_standard", "posterior_vs_prior"}
+    assert 0 <= entry["active_dims"] <= 8 and 0.0 <= entry["accuracy"] <= 1.0 and 0.0 <= entry["probe_accuracy"] <= 1
+    assert len(entry["tsne"]["prior"]) == len(entry["tsne"]["posterior"]) == 30
+    images = decode_images(entry["generated"]["mnist_noisy"])
+    assert images.dtype.name == "uint8" and images.shape == (10, 1, 28, 28)
+    assert 0.0 <= entry["coherence"]["mnist_noisy"] <= 1.0 and entry["epochs"] and entry["config"]["train"]["patience"] == 1
+    prov = record["provenance"]
+    assert prov["command"].startswith("python -m cmmd_lite sweep tiny --profile smoke --seeds 0,1")
+    assert prov["sittings"][0]["machine"]["torch"] == torch.__version__ and prov["svhn_standin"] is False
+    assert record["identity"]["code_version"] == sweeps.code_version()
+    stored = json.loads((tmp_path / "out" / "tiny-smoke.json").read_text())
+    assert stored["settings"] == json.loads(json.dumps(record["settings"]))
+    assert (tmp_path / "out" / "tiny-smoke.json").stat().st_size < 500_000
+
+
+def test_a_killed_sweep_resumes_to_the_same_record(tmp_path, monkeypatch):
+    straight = _run(tmp_path / "straight")
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / "cache-b"))  # nothing trained yet there
+    partial = _run(tmp_path / "killed", limit=2)
+    assert len(partial["settings"]) == 2
+    real, calls = sweeps.measure_setting, []
+
+    def killed_after_training(*args, **kwargs):  # the third setting is trained, then the process dies
+        calls.append(1)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sweeps, "measure_setting", killed_after_training)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path / "killed")
+    resumed = _run(tmp_path / "killed")
+
+    def without_timing(settings):
+        return {key: {k: v for k, v in entry.items() if k != "train_seconds"} for key, entry in settings.items()}
+
+    assert list(resumed["settings"]) == list(straight["settings"])
+    for key, entry in without_timing(straight["settings"]).items():
+        other = without_timing(resumed["settings"])[key]
+        assert {k for k in entry if entry[k] != other[k]} == set(), (key, {k for k in entry if entry[k] != other[k]})
+    assert without_timing(resumed["settings"]) == without_timing(straight["settings"])
+    assert len(resumed["provenance"]["sittings"]) == 1  # one process here; a new process adds a sitting
+
+
+def test_a_foreign_or_stale_record_is_refused(tmp_path, monkeypatch):
+    _run(tmp_path / "out")
+    with pytest.raises(SweepRecordError, match="seeds: record"):
+        run_sweep("tiny", "smoke", seeds=(0,), out=tmp_path / "out", data_loader=tiny_loader, progress=False, log=None)
+    monkeypatch.setattr(sweeps, "code_version", lambda: "another-version")
+    with pytest.raises(SweepRecordError, match="code_version"):
+        _run(tmp_path / "out")
+    path = tmp_path / "out" / "tiny-smoke.json"
+    broken = json.loads(path.read_text())
+    del next(iter(broken["settings"].values()))["tsne"]
+    broken["identity"]["schema"] = sweeps.SCHEMA
+    path.write_text(json.dumps(broken))
+    with pytest.raises(SweepRecordError, match="'tsne' missing"):
+        load_record(path)
+    assert _run(tmp_path / "out", rebuild=True)["identity"]["code_version"] == "another-version"
+
+
+def test_the_cli_names_the_grids(capsys):
+    with pytest.raises(SystemExit):
+        main(["sweep", "--help"])
+    assert "mnist2: omega [0.0, 0.1, 0.4, 0.7, 0.9, 1.0] x lam [0.0, 100.0, 1000.0] x alpha [1.0, 10.0, 1000.0]" in \
+        capsys.readouterr().out.replace("\n", " ").replace("  ", " ")
+    assert len(sweeps.GRIDS["mnist2"].settings([0, 1, 2])) == 54 + 2 * 6
+    assert len(sweeps.GRIDS["mnist_svhn"].settings([0])) == 20
