@@ -83,6 +83,9 @@ if "google.colab" in sys.modules:
         os.environ.setdefault("CMMD_CACHE_DIR", "/content/drive/MyDrive/cmmd_lite_cache")'''
 
 
+BOOK_TAG = "hide-input"
+
+
 def repository_url(config: Path = ROOT / "_config.yml") -> str:
     """``repository: url:`` of the Jupyter Book config (a two-level YAML key, read line by line)."""
     in_repository = False
@@ -141,11 +144,14 @@ def sync(check: bool = False, root: Path = ROOT) -> list[Path]:
         notebook = json.loads(path.read_text())
         cell = _first_code_cell(notebook, path)
         source = cell_source(path.stem, url)
-        if "".join(cell["source"]) == source:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "".join(cell["source"]) == source and BOOK_TAG in tags:
             continue
         differing.append(path)
         if not check:
             cell["source"] = source.splitlines(keepends=True)
+            # collapsed behind "Show code" in the rendered book; Colab shows every cell as it is
+            cell.setdefault("metadata", {})["tags"] = [BOOK_TAG] + [t for t in tags if t != BOOK_TAG]
             # nbformat's own layout, so nbstripout leaves the file as it is
             path.write_text(json.dumps(notebook, sort_keys=True, indent=1, ensure_ascii=False) + "\n")
     return differing
