@@ -95,20 +95,22 @@ def _add_reproduce_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--progress", action="store_true", help="show a progress bar while training")
 
 
+def _integers(parser: argparse.ArgumentParser, text: str, option: str) -> list[int]:
+    """A comma-separated integer list of a flag (--seeds, --seeds-of); a usage error otherwise."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        parser.error(f"{option} takes comma-separated integers (e.g. 0,1,2), got {text!r}")
+
+
 def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .reproduce import reproduce
 
-    def integers(text: str, option: str) -> list[int]:
-        try:
-            return [int(part) for part in text.split(",") if part.strip()]
-        except ValueError:
-            parser.error(f"{option} takes comma-separated integers (e.g. 0,1,2), got {text!r}")
-
-    seeds = integers(args.seeds, "--seeds")
+    seeds = _integers(parser, args.seeds, "--seeds")
     seeds_by_model = {}
     for item in args.seeds_of:
         key, _, text = item.partition("=")
-        seeds_by_model[key.strip()] = integers(text, f"--seeds-of {key.strip()}=")
+        seeds_by_model[key.strip()] = _integers(parser, text, f"--seeds-of {key.strip()}=")
     models = [part.strip() for part in args.models.split(",") if part.strip()] if args.models else None
     # errors of the library are reported by main()
     reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
@@ -142,11 +144,8 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .config import parse_overrides
     from .sweeps import run_sweep
 
-    try:
-        seeds = [int(part) for part in args.seeds.split(",") if part.strip()]
-    except ValueError:
-        parser.error(f"--seeds takes comma-separated integers (e.g. 0,1,2), got {args.seeds!r}")
-    record = run_sweep(args.name, args.profile or current_profile(), seeds=seeds, out=args.out,
+    record = run_sweep(args.name, args.profile or current_profile(), seeds=_integers(parser, args.seeds, "--seeds"),
+                       out=args.out,
                        overrides=parse_overrides(args.override), rebuild=args.rebuild, device=args.device,
                        progress=not args.quiet, limit=args.limit)
     print(f"{len(record['settings'])} of {record['provenance'].get('settings_expected')} settings recorded")

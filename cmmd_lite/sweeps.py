@@ -115,8 +115,7 @@ def setting_key(setting: Mapping[str, Any]) -> str:
 
 
 def setting_config(grid: Grid, profile: str, setting: Mapping[str, Any], overrides: Mapping[str, Any]) -> Config:
-    return get_config(grid.config, profile, patience=grid.patience, **dict(grid.overrides), **dict(overrides),
-                      **{k: v for k, v in setting.items()})
+    return get_config(grid.config, profile, patience=grid.patience, **{**grid.overrides, **overrides, **setting})
 
 
 # --- what is recorded per setting ---------------------------------------------------------------
@@ -308,8 +307,8 @@ def _reference(record: Mapping[str, Any]) -> np.ndarray | None:
 
 def _provenance(name, profile, seeds, overrides, out, device, splits, previous, wall, n_settings) -> dict[str, Any]:
     command = ["python", "-m", "cmmd_lite", "sweep", name, "--profile", profile, "--seeds", ",".join(map(str, seeds))]
-    command += [f"--override {k}={','.join(map(str, v)) if isinstance(v, (tuple, list)) else v}"
-                for k, v in overrides.items()]
+    for key, value in overrides.items():
+        command += ["--override", f"{key}={','.join(map(str, value)) if isinstance(value, (tuple, list)) else value}"]
     command += ["--out", str(out)]
     sittings = list(previous.get("sittings", []))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -317,7 +316,7 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
         sittings.append({"started_utc": now, "pid_wall_started": _SITTING_START, "commit": _commit(),
                          "machine": machine_info(device)})
     sittings[-1].update(wall_seconds=round(wall, 1), ended_utc=now)
-    return {"command": " ".join(shlex.quote(c) if " " not in c else c for c in command), "profile": profile,
+    return {"command": shlex.join(command), "profile": profile,
             "settings_expected": n_settings, "svhn_standin": splits.uses_standin, "data": splits.summary(),
             "shrunk_training_set": overrides.get("max_train"), "sittings": sittings,
             "torch": torch.__version__}

@@ -70,9 +70,6 @@ def test_a_killed_sweep_resumes_to_the_same_record(tmp_path, monkeypatch):
         return {key: {k: v for k, v in entry.items() if k != "train_seconds"} for key, entry in settings.items()}
 
     assert list(resumed["settings"]) == list(straight["settings"])
-    for key, entry in without_timing(straight["settings"]).items():
-        other = without_timing(resumed["settings"])[key]
-        assert {k for k in entry if entry[k] != other[k]} == set(), (key, {k for k in entry if entry[k] != other[k]})
     assert without_timing(resumed["settings"]) == without_timing(straight["settings"])
     assert len(resumed["provenance"]["sittings"]) == 1  # one process here; a new process adds a sitting
 
