@@ -55,8 +55,9 @@ def predict_proba(model: MultimodalModel, data: PairedData, *, n_samples: int = 
 
 def accuracy(model: MultimodalModel, data: PairedData, **kwargs) -> float:
     """Fraction of pairs whose most probable class under p(y | x_o) is the true label."""
+    data = data.for_model(model)
     probs = predict_proba(model, data, **kwargs)
-    return float((probs.argmax(dim=1) == data.y.to(probs.device)).float().mean())
+    return float((probs.argmax(dim=1) == data.y).float().mean())
 
 
 @torch.no_grad()

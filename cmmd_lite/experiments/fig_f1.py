@@ -18,7 +18,7 @@ def tsne_record(model, test, n_points: int, seed: int) -> dict[str, Any]:
     rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n_points].sort().values
     means = x_o_latent_means(model, test).cpu()[rows].numpy()
     labels = test.y.cpu()[rows].numpy()
-    embedding = tsne_2d(means, seed=seed, n_threads=None)
+    embedding = tsne_2d(means, seed=seed, n_threads=None)  # all threads, as the recorded runs had
     return {"tsne_silhouette": float(silhouette_score(embedding, labels)),
             "latent_silhouette": float(silhouette_score(means, labels)),
             "tsne": {"rows": rows.tolist(), "labels": labels.tolist(),
