@@ -20,8 +20,15 @@ validation accuracy stops improving, evaluated, and written to one compact recor
   per class, the coherence of generated x_M, and the training time; plus provenance (command,
   commit, profile, machine, torch, wall time, whether SVHN was the stand-in).
 * **Refusal**: a record written for another grid, profile or data, by another version of the
-  code that trains and measures (:func:`code_version`), or with another schema, is refused with
-  a :class:`SweepRecordError` saying what differs, never silently extended or read.
+  code that trains and measures (:data:`CODE_VERSION`), with another schema, or whose settings'
+  configs differ from the ones this code builds (:func:`check_configs`: a changed default), is
+  refused with a :class:`SweepRecordError` saying what differs, never silently extended or read.
+
+  The code version is a number bumped by hand, not a hash of the files: a record takes hours of
+  CPU, and a hash would make it stale at any edit of a docstring. Bump :data:`CODE_VERSION` with
+  every change that alters what a setting trains or what the record measures; a changed config
+  default is caught without a bump, by the config check. Each sitting also records the commit and
+  a hash of the training files (:func:`code_hash`), so which code wrote a record is always known.
 """
 from __future__ import annotations
 
@@ -57,6 +64,7 @@ from .utils import choose_device, machine_info
 SCHEMA = 1
 DEFAULT_OUT = Path("results") / "sweeps"
 ACTIVE_NATS = 0.1  # a dimension is active when its mean KL[q || p(z|x_o)] exceeds this many nats
+CODE_VERSION = 1  # bump when a change alters what a setting trains or what the record measures
 _CODE_FILES = ("model.py", "losses.py", "nets.py", "baselines.py", "train.py", "evaluate.py", "coherence.py",
                "latents.py", "sweeps.py", "data/paired.py", "data/mnist.py", "data/svhn.py", "data/svhn_standin.py")
 
@@ -72,7 +80,7 @@ class Grid:
     name: str
     config: str
     axes: Mapping[str, tuple[float, ...]]  # omega, lam, alpha -> values
-    defaults: Mapping[str, float]  # where the extra seeds run along seed_axis
+    defaults: Mapping[str, float]  # the paper's setting: trained first, and where extra seeds run along seed_axis
     seed_axis: str = "omega"
     patience: int = 5
     overrides: Mapping[str, Any] = field(default_factory=dict)  # common to every setting
@@ -84,6 +92,8 @@ class Grid:
         names = list(self.axes)
         first, *others = seeds
         chosen = [dict(zip(names, values), seed=first) for values in itertools.product(*self.axes.values())]
+        if set(names) <= set(self.defaults):  # the defaults first: their t-SNE orients every other one's
+            chosen.sort(key=lambda s: s != {**{k: self.defaults[k] for k in names}, "seed": first})
         for seed in others:
             chosen += [{**self.defaults, self.seed_axis: value, "seed": seed} for value in self.axes[self.seed_axis]]
         return chosen
@@ -93,15 +103,20 @@ GRIDS: dict[str, Grid] = {g.name: g for g in (
     # 2-modality MNIST: 6 x 3 x 3 = 54 settings; alpha = 10 is the paper's text, about 1000 what its
     # code's summed cross-entropy amounts to (alpha x batch size).
     Grid("mnist2", "mnist2", {"omega": (0.0, 0.1, 0.4, 0.7, 0.9, 1.0), "lam": (0.0, 100.0, 1000.0),
-                              "alpha": (1.0, 10.0, 1000.0)}, {"lam": 1000.0, "alpha": 10.0}),
+                              "alpha": (1.0, 10.0, 1000.0)}, {"omega": 0.4, "lam": 1000.0, "alpha": 10.0}),
     # MNIST -> SVHN: 5 x 2 x 2 = 20 settings.
     Grid("mnist_svhn", "mnist_svhn", {"omega": (0.0, 0.1, 0.4, 0.7, 1.0), "lam": (0.0, 1000.0),
-                                      "alpha": (10.0, 1000.0)}, {"lam": 1000.0, "alpha": 10.0}),
+                                      "alpha": (10.0, 1000.0)}, {"omega": 0.1, "lam": 1000.0, "alpha": 10.0}),
 )}
 
 
-def code_version() -> str:
-    """A hash of the library files that decide what a sweep trains and measures."""
+def code_version() -> int:
+    """The version of the code that trains and measures a sweep (:data:`CODE_VERSION`)."""
+    return CODE_VERSION
+
+
+def code_hash() -> str:
+    """A hash of the library files that decide what a sweep trains and measures (provenance only)."""
     root = Path(__file__).resolve().parent
     digest = hashlib.sha256()
     for name in _CODE_FILES:
@@ -208,6 +223,29 @@ def load_record(path: Path | str, expected: Mapping[str, Any] | None = None) -> 
     return record
 
 
+def check_configs(record: Mapping[str, Any], path: Path | str = "the record") -> None:
+    """Refuse (SweepRecordError) a record whose settings were trained with configs other than the
+    ones this code builds for them, e.g. after a default changed."""
+    identity = record["identity"]
+    grid = GRIDS.get(identity["grid"])
+    if grid is None:
+        raise SweepRecordError(f"{path} is a record of grid {identity['grid']!r}, which this code does not define.")
+    overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in identity.get("overrides", {}).items()}
+    for key, entry in record["settings"].items():
+        now = json.loads(json.dumps(setting_config(grid, identity["profile"], entry["setting"], overrides).to_dict()))
+        if entry["config"] != now:
+            fields = sorted(_differing(entry["config"], now))
+            raise SweepRecordError(f"{path}: setting {key} was trained with another config than this code builds "
+                                   f"(differs in {', '.join(fields)}). Rebuild the record "
+                                   "(python -m cmmd_lite sweep NAME --rebuild).")
+
+
+def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [f for k in sorted(set(a) | set(b)) for f in _differing(a.get(k), b.get(k), f"{prefix}{k}.")]
+    return [] if a == b else [prefix.rstrip(".")]
+
+
 _SETTING_KEYS = {"setting": dict, "config": dict, "accuracy": float, "probe_accuracy": float, "collapse": dict,
                  "active_dims": int, "epochs": list, "tsne": dict, "generated": dict, "coherence": dict,
                  "train_seconds": float}
@@ -259,6 +297,7 @@ def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str 
     path = Path(out) / f"{name}-{profile}.json"
     if path.is_file() and not rebuild:
         record = load_record(path, identity)
+        check_configs(record, path)
     else:
         record = {"identity": identity, "settings": {}, "provenance": {}}
     torch_device = choose_device(device)
@@ -314,7 +353,7 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if not sittings or sittings[-1].get("pid_wall_started") != _SITTING_START:
         sittings.append({"started_utc": now, "pid_wall_started": _SITTING_START, "commit": _commit(),
-                         "machine": machine_info(device)})
+                         "code_hash": code_hash(), "machine": machine_info(device)})
     sittings[-1].update(wall_seconds=round(wall, 1), ended_utc=now)
     return {"command": shlex.join(command), "profile": profile,
             "settings_expected": n_settings, "svhn_standin": splits.uses_standin, "data": splits.summary(),
@@ -324,5 +363,5 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
 
-__all__ = ["GRIDS", "Grid", "SweepRecordError", "code_version", "decode_images", "load_record", "run_sweep",
+__all__ = ["CODE_VERSION", "GRIDS", "Grid", "SweepRecordError", "check_configs", "code_hash", "code_version", "decode_images", "load_record", "run_sweep",
            "validate_record"]

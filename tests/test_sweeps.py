@@ -42,7 +42,8 @@ def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
     prov = record["provenance"]
     assert prov["command"].startswith("python -m cmmd_lite sweep tiny --profile smoke --seeds 0,1")
     assert prov["sittings"][0]["machine"]["torch"] == torch.__version__ and prov["svhn_standin"] is False
-    assert record["identity"]["code_version"] == sweeps.code_version()
+    assert record["identity"]["code_version"] == sweeps.CODE_VERSION
+    assert prov["sittings"][0]["code_hash"] == sweeps.code_hash()
     stored = json.loads((tmp_path / "out" / "tiny-smoke.json").read_text())
     assert stored["settings"] == json.loads(json.dumps(record["settings"]))
     assert (tmp_path / "out" / "tiny-smoke.json").stat().st_size < 500_000
@@ -81,6 +82,14 @@ def test_a_foreign_or_stale_record_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(sweeps, "code_version", lambda: "another-version")
     with pytest.raises(SweepRecordError, match="code_version"):
         _run(tmp_path / "out")
+    monkeypatch.undo()
+    monkeypatch.setitem(sweeps.GRIDS, "tiny", TINY)
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / "cache-a"))
+    changed_default = Grid(**{**TINY.__dict__, "overrides": {"epochs": 3, "lr": 5e-4}})
+    monkeypatch.setitem(sweeps.GRIDS, "tiny", changed_default)  # same identity, another config per setting
+    with pytest.raises(SweepRecordError, match="another config than this code builds.*train.lr"):
+        _run(tmp_path / "out")
+    monkeypatch.setattr(sweeps, "code_version", lambda: "another-version")
     path = tmp_path / "out" / "tiny-smoke.json"
     broken = json.loads(path.read_text())
     del next(iter(broken["settings"].values()))["tsne"]
