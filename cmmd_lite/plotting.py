@@ -7,6 +7,8 @@ so ``import cmmd_lite`` never needs them and never picks a backend or a renderer
 * :func:`collapse_figure` -- posterior-collapse curves (Appendix E), one trace per KL (plotly).
 * :func:`slider_figure` -- a plotly figure with a slider over precomputed frames; it stays
   interactive in the static HTML book (no kernel needed).
+* :func:`controls_figure` -- a plotly figure with one slider per axis of a grid (omega, lambda,
+  alpha) that move independently, also in the static HTML (:func:`show_controls_figure`).
 * :func:`widget_or_static` -- ipywidgets sliders in a live kernel, :func:`slider_figure` otherwise
   (also on Colab, which does not draw plotly figures inside widgets).
 * :func:`image_grid` -- paired images, one row per modality (stand-ins are labelled as such).
@@ -16,6 +18,7 @@ so ``import cmmd_lite`` never needs them and never picks a backend or a renderer
 """
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import sys
@@ -169,6 +172,93 @@ def slider_figure(frames: Mapping[Any, Sequence[Any]], *, layout: Mapping[str, A
         slider.update({"y": legend.y, "yanchor": "top", "pad": {"t": LEGEND_ROOM_PX}})
     fig.update_layout(sliders=[slider])
     return fig
+
+
+#: JavaScript run after a :func:`controls_figure` is drawn: when any of its sliders moves, show the
+#: frame named by the values of all of them (plotly's ``{plot_id}`` is the figure's div).
+CONTROLS_SCRIPT = """
+(function () {
+  var gd = document.getElementById('{plot_id}');
+  if (!gd || !gd.on) { return; }
+  gd.on('plotly_sliderchange', function () {
+    var key = gd._fullLayout.sliders.map(function (s) { return s.steps[s.active].value; }).join('|');
+    Plotly.animate(gd, [key], {mode: 'immediate', frame: {duration: 0, redraw: true}, transition: {duration: 0}});
+  });
+})();
+"""
+
+
+def control_key(values: Sequence[Any]) -> str:
+    """The frame name of a setting in a :func:`controls_figure`: its values joined by ``|``."""
+    return "|".join(f"{v:g}" if isinstance(v, (int, float)) else str(v) for v in values)
+
+
+def controls_figure(frames: Mapping[tuple, Sequence[Any]], axes: Mapping[str, Sequence[Any]], *,
+                    layout: Mapping[str, Any] | None = None,
+                    frame_layouts: Mapping[tuple, Mapping[str, Any]] | None = None,
+                    labels: Mapping[str, str] | None = None, active: tuple | None = None,
+                    missing_title: Callable[[tuple], str] | None = None):
+    """A plotly figure with one slider per axis (e.g. omega, lambda, alpha) that move independently;
+    works in the static HTML (no kernel) once shown with :func:`show_controls_figure`.
+
+    Every combination of the axes' values is a frame. ``frames`` gives the traces of the settings
+    that exist (tuples, one value per axis; each the same number of traces); the others show the
+    traces hidden and the title ``missing_title(setting)`` (default: "... is not recorded").
+    ``labels`` are the sliders' prefixes (default ``"name = "``); ``active`` is the setting shown
+    first (default: the first of ``frames``).
+    """
+    import plotly.graph_objects as go
+
+    if not frames:
+        raise ValueError("controls_figure needs at least one setting.")
+    axes = {name: list(values) for name, values in axes.items()}
+    for setting in frames:
+        if len(setting) != len(axes) or any(v not in axes[a] for a, v in zip(axes, setting)):
+            raise ValueError(f"setting {setting} is not a combination of the axes {axes}.")
+    counts = {len(traces) for traces in frames.values()}
+    if len(counts) != 1:
+        raise ValueError("every setting must have the same number of traces.")
+    active = tuple(active) if active is not None else next(iter(frames))
+    if active not in frames:
+        raise ValueError(f"active={active} is not among the settings {list(frames)}.")
+    frame_layouts = frame_layouts or {}
+    labels = labels or {}
+    describe = missing_title or (lambda s: ", ".join(f"{a} = {control_key([v])}" for a, v in zip(axes, s))
+                                 + ": not recorded")
+    n_traces = counts.pop()
+    fig = go.Figure()
+    for trace in frames[active]:
+        fig.add_trace(trace)
+    fig.update_traces(visible=True)
+    shown = [go.Frame(data=[{**(t.to_plotly_json() if hasattr(t, "to_plotly_json") else dict(t)), "visible": True}
+                            for t in frames[s]], name=control_key(s), layout=frame_layouts.get(s))
+             for s in frames]
+    hidden = [go.Frame(data=[{"visible": False}] * n_traces, name=control_key(s),
+                       layout={"title": {"text": describe(s)}})
+              for s in itertools.product(*axes.values()) if s not in frames]
+    fig.frames = shown + hidden
+    fig.update_layout(**(layout or {}))
+    fig.update_layout(**frame_layouts.get(active, {}))
+    n = len(axes)
+    fig.update_layout(sliders=[
+        {"active": values.index(value), "x": i / n, "len": 1 / n - 0.03, "y": 0, "yanchor": "top",
+         "pad": {"t": 30}, "currentvalue": {"prefix": labels.get(name, f"{name} = ")},
+         "steps": [{"method": "skip", "label": control_key([v]), "value": control_key([v]), "args": []}
+                   for v in values]}
+        for i, ((name, values), value) in enumerate(zip(axes.items(), active))])
+    return fig
+
+
+def show_controls_figure(fig: Any) -> None:
+    """Display a :func:`controls_figure` with :data:`CONTROLS_SCRIPT`, through the configured plotly
+    renderer (outside a notebook, where no script runs, as a plain display)."""
+    from IPython import get_ipython
+    from IPython.display import display
+
+    if get_ipython() is None:
+        display(fig)
+    else:
+        fig.show(post_script=CONTROLS_SCRIPT)
 
 
 def in_live_kernel() -> bool:

@@ -16,8 +16,9 @@ validation accuracy stops improving, evaluated, and written to one compact recor
   joint-classifier and linear-probe accuracies, the loss terms per epoch, the three collapse
   curves of Fig. 2 with the active dimensions, a t-SNE of prior and posterior means of a fixed
   set of test pairs (each aligned to the first setting's by an orthogonal Procrustes map, so
-  moving a control does not spin the picture), generated x_M (uint8) for one fixed test pair
-  per class, the coherence of generated x_M, and the training time; plus provenance (command,
+  moving a control does not spin the picture), generated x_M (uint8, from a prior sample) and x_M decoded at the posterior mean
+  for one fixed test pair per class, the coherence of generated x_M, and the training time; the
+  fixed pairs' rows and labels; plus provenance (command,
   commit, profile, machine, torch, wall time, whether SVHN was the stand-in).
 * **Refusal**: a record written for another grid, profile or data, by another version of the
   code that trains and measures (:data:`CODE_VERSION`), with another schema, or whose settings'
@@ -55,13 +56,13 @@ from .config import Config, DataConfig, get_config
 from .data.paired import PairedSplits, load_paired
 from .evaluate import (accuracy, collapse_curve, generate_missing, kl_per_dimension, latent_parameters,
                        linear_probe_accuracy)
-from .latents import tsne_2d
+from .latents import decode_posterior_mean, tsne_2d
 from .profiles import check_profile
 from .store import ArtefactError, read_json, write_json
 from .train import train_or_load
 from .utils import choose_device, machine_info
 
-SCHEMA = 1
+SCHEMA = 2  # 2: the fixed test points' rows and labels; x_M decoded at the posterior mean
 DEFAULT_OUT = Path("results") / "sweeps"
 ACTIVE_NATS = 0.1  # a dimension is active when its mean KL[q || p(z|x_o)] exceeds this many nats
 CODE_VERSION = 1  # bump when a change alters what a setting trains or what the record measures
@@ -88,15 +89,25 @@ class Grid:
 
     def settings(self, seeds: Sequence[int]) -> list[dict[str, Any]]:
         """Every (axes..., seed) of this grid: the full product at the first seed, the seed axis
-        at the defaults for the other seeds."""
+        at the defaults for the other seeds.
+
+        In the order they train, when the defaults name every axis: the defaults first (their
+        t-SNE orients every other one's), then the settings one axis away from them, the other
+        seeds, then the rest; so a sweep stopped part-way has recorded the most telling settings.
+        """
         names = list(self.axes)
         first, *others = seeds
-        chosen = [dict(zip(names, values), seed=first) for values in itertools.product(*self.axes.values())]
-        if set(names) <= set(self.defaults):  # the defaults first: their t-SNE orients every other one's
-            chosen.sort(key=lambda s: s != {**{k: self.defaults[k] for k in names}, "seed": first})
-        for seed in others:
-            chosen += [{**self.defaults, self.seed_axis: value, "seed": seed} for value in self.axes[self.seed_axis]]
-        return chosen
+        product = [dict(zip(names, values), seed=first) for values in itertools.product(*self.axes.values())]
+        extra = [{**{k: v for k, v in self.defaults.items() if k in names}, self.seed_axis: value, "seed": seed}
+                 for seed in others for value in self.axes[self.seed_axis]]
+        if not set(names) <= set(self.defaults):
+            return product + extra
+
+        def away(setting: Mapping[str, Any]) -> int:  # axes off the defaults
+            return sum(setting[k] != self.defaults[k] for k in names)
+
+        tiers = sorted(product, key=away)  # stable: the product's order within a tier
+        return [s for s in tiers if away(s) <= 1] + extra + [s for s in tiers if away(s) > 1]
 
 
 GRIDS: dict[str, Grid] = {g.name: g for g in (
@@ -170,6 +181,7 @@ def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: tor
     n = len(picked)
     coherence = coherence_report(model, test, classifiers, seed=seed)
     generated = generate_missing(model, test, shown, n_samples=1, seed=seed)
+    reconstructed = decode_posterior_mean(model, test, shown)
     return {
         "accuracy": accuracy(model, test, n_samples=config.train.eval_samples, seed=seed),
         "probe_accuracy": linear_probe_accuracy(model, splits.train, test, seed=seed),
@@ -183,7 +195,8 @@ def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: tor
         "best_epoch": history["best_epoch"], "stopped_early": bool(history.get("stopped_early")),
         "train_seconds": round(history["train_seconds"], 1),
         "tsne": {"prior": np.round(embedded[:n], 2).tolist(), "posterior": np.round(embedded[n:], 2).tolist()},
-        "generated": {m: _uint8_images(images[0]) for m, images in generated.items()},
+        "generated": {m: _uint8_images(images[0]) for m, images in generated.items()},  # x_M from p(z|x_o)
+        "reconstructed": {m: _uint8_images(images) for m, images in reconstructed.items()},  # at mu_q
     }, embedded
 
 
@@ -247,7 +260,7 @@ def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
 
 
 _SETTING_KEYS = {"setting": dict, "config": dict, "accuracy": float, "probe_accuracy": float, "collapse": dict,
-                 "active_dims": int, "epochs": list, "tsne": dict, "generated": dict, "coherence": dict,
+                 "active_dims": int, "epochs": list, "tsne": dict, "generated": dict, "reconstructed": dict, "coherence": dict,
                  "train_seconds": float}
 
 
@@ -255,7 +268,7 @@ def validate_record(record: Any) -> list[str]:
     """Schema problems of a record (empty when it is valid)."""
     if not isinstance(record, dict):
         return ["not a JSON object"]
-    problems = [f"missing {key!r}" for key in ("identity", "settings", "provenance") if key not in record]
+    problems = [f"missing {key!r}" for key in ("identity", "points", "settings", "provenance") if key not in record]
     if problems:
         return problems
     if record["identity"].get("schema") != SCHEMA:
@@ -299,12 +312,14 @@ def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str 
         record = load_record(path, identity)
         check_configs(record, path)
     else:
-        record = {"identity": identity, "settings": {}, "provenance": {}}
+        record = {"identity": identity, "points": {}, "settings": {}, "provenance": {}}
     torch_device = choose_device(device)
     test = splits.test
     rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:grid.tsne_points].sort().values
     labels = test.y.cpu()
     shown = torch.tensor([int((labels == c).nonzero()[0, 0]) for c in range(test.n_classes) if (labels == c).any()])
+    record["points"] = {"tsne_rows": rows.tolist(), "tsne_labels": labels[rows].tolist(),  # the t-SNE's test pairs
+                        "shown_rows": shown.tolist(), "shown_labels": labels[shown].tolist()}  # the images' pairs
     settings_for_judges = classifier_settings(profile)
     classifiers = {m: modality_classifier(splits, m, settings_for_judges) for m in test.missing}
     reference = _reference(record)

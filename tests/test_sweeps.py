@@ -38,6 +38,9 @@ def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
     assert len(entry["tsne"]["prior"]) == len(entry["tsne"]["posterior"]) == 30
     images = decode_images(entry["generated"]["mnist_noisy"])
     assert images.dtype.name == "uint8" and images.shape == (10, 1, 28, 28)
+    assert decode_images(entry["reconstructed"]["mnist_noisy"]).shape == (10, 1, 28, 28)
+    points = record["points"]
+    assert len(points["tsne_labels"]) == len(points["tsne_rows"]) == 30 and points["shown_labels"] == list(range(10))
     assert 0.0 <= entry["coherence"]["mnist_noisy"] <= 1.0 and entry["epochs"] and entry["config"]["train"]["patience"] == 1
     prov = record["provenance"]
     assert prov["command"].startswith("python -m cmmd_lite sweep tiny --profile smoke --seeds 0,1")
@@ -107,3 +110,7 @@ def test_the_cli_names_the_grids(capsys):
         capsys.readouterr().out.replace("\n", " ").replace("  ", " ")
     assert len(sweeps.GRIDS["mnist2"].settings([0, 1, 2])) == 54 + 2 * 6
     assert len(sweeps.GRIDS["mnist_svhn"].settings([0])) == 20
+    ordered = sweeps.GRIDS["mnist2"].settings([0, 1])
+    assert ordered[0] == {"omega": 0.4, "lam": 1000.0, "alpha": 10.0, "seed": 0}  # the defaults train first,
+    assert all(sum(s[k] != ordered[0][k] for k in ("omega", "lam", "alpha")) == 1 for s in ordered[1:10])  # then one axis off
+    assert [s["seed"] for s in ordered[10:16]] == [1] * 6 and len({tuple(s.items()) for s in ordered}) == 54 + 6
