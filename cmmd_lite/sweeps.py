@@ -351,6 +351,77 @@ def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str 
     return record
 
 
+# --- reading a committed record (the book) ----------------------------------------------------------
+
+#: where a record is downloaded from outside a checkout (e.g. on Colab): the repository of the book's
+#: _config.yml, at the tag of this version
+RECORDS_URL = "https://raw.githubusercontent.com/cmmd-lite/cmmd_lite/v{version}/results/sweeps/{file}"
+
+
+def recorded(name: str, profile: str = "laptop", *, folder: Path | str | None = None) -> dict[str, Any]:
+    """The committed record of grid ``name`` in ``profile``, validated (schema, and that every
+    setting's config is the one this code builds: :func:`check_configs`).
+
+    Looked up in ``folder`` (default: ``results/sweeps`` of this source checkout), then in the cache
+    (``records/``), else downloaded from :data:`RECORDS_URL` into the cache (unless offline).
+    Raises SweepRecordError (what is wrong and how to rebuild it) or MissingRecordError.
+    """
+    from . import __version__, paths
+
+    if name not in GRIDS:
+        raise ValueError(f"unknown sweep {name!r}; choose from: {', '.join(GRIDS)}.")
+    file = f"{name}-{check_profile(profile)}.json"
+    checkout = Path(paths.__file__).resolve().parent.parent / DEFAULT_OUT
+    places = [Path(folder)] if folder is not None else [checkout, paths.cache_dir("records")]
+    for place in places:
+        if (place / file).is_file():
+            return _checked(place / file)
+    url = RECORDS_URL.format(version=__version__, file=file)
+    if folder is None and not paths.offline():
+        import urllib.request
+
+        target = paths.cache_dir("records") / file
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                write_json(target, json.loads(response.read()))
+            return _checked(target)
+        except (OSError, ValueError) as error:
+            reason = f"downloading {url} failed ({type(error).__name__}: {error})"
+    else:
+        reason = "downloads are off" if folder is None else "no download for an explicit folder"
+    raise MissingRecordError(f"no record {file} in {', '.join(map(str, places))}, and {reason}. Record it with "
+                             f"python -m cmmd_lite sweep {name} --profile {profile}, or copy it there.")
+
+
+class MissingRecordError(SweepRecordError, FileNotFoundError):
+    """No committed record where :func:`recorded` looks."""
+
+
+def _checked(path: Path) -> dict[str, Any]:
+    record = load_record(path)
+    check_configs(record, path)
+    return record
+
+
+def describe_record(record: Mapping[str, Any]) -> str:
+    """Where a record came from, in one line: grid, profile, settings, training set, machine, dates,
+    commits and wall time."""
+    identity, provenance = record["identity"], record["provenance"]
+    sittings = provenance.get("sittings", [])
+    machines = sorted({s["machine"].get("gpu") or f"{s['machine'].get('cpu_cores_usable', '?')} cores of "
+                       f"{s['machine'].get('cpu', '?')}" for s in sittings})
+    commits = sorted({s.get("commit") or "?" for s in sittings})
+    dates = sorted({s["started_utc"][:10] for s in sittings})
+    wall = sum(s.get("wall_seconds", 0.0) for s in sittings)
+    shrunk = provenance.get("shrunk_training_set")
+    return (f"sweep {identity['grid']} ({identity['profile']} profile): {len(record['settings'])} of "
+            f"{provenance.get('settings_expected', '?')} settings recorded"
+            + (f", {shrunk:,} training pairs per setting" if shrunk else "")
+            + (", SVHN stand-in" if provenance.get("svhn_standin") else "")
+            + f"; {len(sittings)} sitting(s) on {', '.join(machines) or '?'}, {', '.join(dates) or '?'}, "
+              f"commit {', '.join(commits)}, {wall / 3600:.1f} h of wall time")
+
+
 def _reference(record: Mapping[str, Any]) -> np.ndarray | None:
     """The recorded t-SNE of the record's first setting (prior and posterior points), if any."""
     if not record["settings"]:
@@ -369,7 +440,9 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
     if not sittings or sittings[-1].get("pid_wall_started") != _SITTING_START:
         sittings.append({"started_utc": now, "pid_wall_started": _SITTING_START, "commit": _commit(),
                          "code_hash": code_hash(), "machine": machine_info(device)})
-    sittings[-1].update(wall_seconds=round(wall, 1), ended_utc=now)
+    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    sittings[-1].update(wall_seconds=round(wall, 1), ended_utc=now,
+                        load_1m=[*sittings[-1].get("load_1m", []), load])  # the machine's load after each setting
     return {"command": shlex.join(command), "profile": profile,
             "settings_expected": n_settings, "svhn_standin": splits.uses_standin, "data": splits.summary(),
             "shrunk_training_set": overrides.get("max_train"), "sittings": sittings,
@@ -378,5 +451,6 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
 
-__all__ = ["CODE_VERSION", "GRIDS", "Grid", "SweepRecordError", "check_configs", "code_hash", "code_version", "decode_images", "load_record", "run_sweep",
+__all__ = ["CODE_VERSION", "GRIDS", "Grid", "MissingRecordError", "RECORDS_URL", "SweepRecordError", "check_configs",
+           "code_hash", "code_version", "describe_record", "recorded", "decode_images", "load_record", "run_sweep",
            "validate_record"]

@@ -26,6 +26,36 @@ def tsne_record(model, test, n_points: int, seed: int) -> dict[str, Any]:
                      "y": [round(float(v), 2) for v in embedding[:, 1]]}}
 
 
+def tsne_panels(records: Mapping[str, Mapping[str, Any]], *, title: str = "", columns: int | None = None,
+                panel_size: tuple[float, float] = (5.0, 4.6)):
+    """The Fig. F1 view: one t-SNE scatter per model, side by side, coloured by class (matplotlib).
+
+    ``records`` maps a model's name to its :func:`tsne_record`; each panel's title gives the
+    record's t-SNE silhouette. ``columns`` panels per row (None: all in one row).
+    """
+    import matplotlib.pyplot as plt
+
+    if not records:
+        raise ValueError("tsne_panels needs at least one record.")
+    columns = len(records) if columns is None else max(1, min(columns, len(records)))
+    n_rows = -(-len(records) // columns)
+    fig, axes = plt.subplots(n_rows, columns, figsize=(panel_size[0] * columns, panel_size[1] * n_rows),
+                             squeeze=False, layout="constrained")
+    for ax, (name, record) in zip(axes.flat, records.items()):
+        labels = np.asarray(record["tsne"]["labels"])
+        scatter = ax.scatter(record["tsne"]["x"], record["tsne"]["y"], c=labels, cmap="tab10", s=4,
+                             vmin=-0.5, vmax=9.5)
+        ax.set_title(f"{name} (silhouette {record['tsne_silhouette']:.2f})")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes.flat[len(records):]:
+        ax.set_visible(False)
+    fig.colorbar(scatter, ax=axes.flat[len(records) - 1], ticks=range(10), label="class")  # beside the last panel
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 class FigF1(Experiment):
     def measure(self, result, seed: int, run: Run) -> dict[str, Any]:
         return {"accuracy": test_accuracy(result, seed),
@@ -33,20 +63,8 @@ class FigF1(Experiment):
 
     def figure(self, payload: Mapping[str, Any], rows: Sequence[Row], results: Mapping[int, Any], run: Run,
                title: str):
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, len(rows), figsize=(5 * len(rows), 4.6), squeeze=False, layout="constrained")
-        for index, (ax, row) in enumerate(zip(axes[0], rows)):
-            record = results[index]["per_seed"][0]
-            labels = np.asarray(record["tsne"]["labels"])
-            scatter = ax.scatter(record["tsne"]["x"], record["tsne"]["y"], c=labels, cmap="tab10", s=4,
-                                 vmin=-0.5, vmax=9.5)
-            ax.set_title(f"{row.label} (silhouette {record['tsne_silhouette']:.2f})")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.colorbar(scatter, ax=axes[0, -1], ticks=range(10), label="class")
-        fig.suptitle(title)
-        return fig, {}
+        return tsne_panels({row.label: results[index]["per_seed"][0] for index, row in enumerate(rows)},
+                           title=title), {}
 
     def report(self, payload: Mapping[str, Any]) -> list[str]:
         cells = []
