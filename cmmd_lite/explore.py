@@ -8,7 +8,11 @@ slider per hyperparameter and a "train this setting" button.
 * :func:`grid_explorer` -- in a live kernel, one ipywidgets slider per axis of the grid (e.g.
   omega, lambda, alpha); moving them only re-draws precomputed results, and a button trains a
   setting that is not in the grid yet (with a progress bar). Without a kernel (the static book),
-  and on Colab, it shows a plotly slider over the precomputed settings instead.
+  and on Colab, it shows a plotly figure with one slider per axis instead
+  (:func:`cmmd_lite.plotting.controls_figure`).
+* :func:`record_explorer` -- that explorer over a recorded sweep (:func:`cmmd_lite.sweeps.recorded`):
+  omega, lambda and alpha as three controls, and one view per setting with accuracy, collapse
+  curves, latent t-SNE maps and generated digits (:func:`record_traces`, :func:`record_layout`).
 """
 from __future__ import annotations
 
@@ -75,7 +79,7 @@ def image_trace(picture: np.ndarray, *, xaxis: str = "x", yaxis: str = "y", name
 
 def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[tuple], *,
                   axes: Mapping[str, Sequence[Any]], layout: Mapping[str, Any] | None = None,
-                  title: Callable[[tuple], str] | None = None, name: Callable[[tuple], str] | None = None,
+                  title: Callable[[tuple], str] | None = None,
                   train: Callable[[tuple, Callable[[int, int], None]], None] | None = None,
                   available: Callable[[tuple], bool] | None = None, active: int = 0,
                   live: bool | None = None):
@@ -91,18 +95,16 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
 
     Static (``live=False``, ``CMMD_STATIC_FIGURES=1`` in the book build, or Colab, which does not
     draw plotly figures inside widgets: see :func:`cmmd_lite.plotting.on_colab`): a plotly
-    :func:`~cmmd_lite.plotting.slider_figure` with one step per entry of ``settings``, labelled
-    ``name(setting)`` (default ``"omega=0.1, alpha=10"`` from the axis names; a short ``name``,
-    with plotly's ``<br>`` between lines, becomes the step labels and the slider then shows no
-    current value, so let ``title`` name the setting); it keeps working without a kernel.
-    On Colab one printed line says so and how to train another setting (``train(setting, print)``
+    :func:`~cmmd_lite.plotting.controls_figure`, one slider per axis, moving independently, over the
+    precomputed ``settings`` (the others say they are not trained); it keeps working without a
+    kernel. On Colab one printed line says so and how to train another setting (``train(setting, print)``
     in a new cell); rerunning the explorer's cell then adds every grid setting that
     ``available`` reports to the slider. Returns the widget box or the figure.
     """
     import plotly.graph_objects as go
     from IPython.display import display
 
-    from .plotting import live_explorer, on_colab, slider_figure
+    from .plotting import controls_figure, live_explorer, on_colab, show_controls_figure
 
     settings = [tuple(s) for s in settings]
     axes = {axis: list(values) for axis, values in axes.items()}
@@ -129,12 +131,12 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
     if not live_explorer(live, train_hint=hint):
         if available is not None and on_colab():  # settings trained since, e.g. by the hint above
             settings += [s for s in itertools.product(*axes.values()) if s not in settings and available(s)]
-        frames = {describe(s): traces(s) for s in settings}
-        frame_layouts = {describe(s): {"title": {"text": title(s)}} for s in settings} if title else None
-        step_labels = {describe(s): name(s) for s in settings} if name else None
-        fig = slider_figure(frames, layout=layout, frame_layouts=frame_layouts, active=active,
-                            step_labels=step_labels)
-        display(fig)
+        frame_layouts = {s: {"title": {"text": title(s)}} for s in settings} if title else None
+        fig = controls_figure({s: traces(s) for s in settings}, axes, layout=layout, frame_layouts=frame_layouts,
+                              active=settings[active],
+                              missing_title=lambda s: f"{describe(s)}: not trained yet" + (
+                                  " (see the line above to train it)" if hint and on_colab() else ""))
+        show_controls_figure(fig)
         return fig
 
     import ipywidgets as widgets
@@ -193,3 +195,154 @@ def grid_explorer(traces: Callable[[tuple], Sequence[Any]], settings: Sequence[t
     redraw()
     display(box)
     return box
+
+
+# --- the explorer of a recorded sweep (cmmd_lite.sweeps) --------------------------------------------
+
+#: the weights a sweep varies, in slider order, with the sliders' labels
+SWEEP_AXES = {"omega": "ω = ", "lam": "λ = ", "alpha": "α = "}
+_ACCURACY_TRACES = (("accuracy", "classifier on z ~ p(z|x_o)", "#1f77b4"),
+                    ("probe_accuracy", "linear probe on mu_p(x_o)", "#2ca02c"),
+                    ("coherence", "coherence of generated x_M", "#d62728"))
+
+
+def record_settings(record: Mapping[str, Any]) -> dict[tuple, list[dict[str, Any]]]:
+    """(omega, lam, alpha) -> the record's entries for that setting, one per seed (first seed first)."""
+    by_setting: dict[tuple, list[dict[str, Any]]] = {}
+    for entry in record["settings"].values():
+        key = tuple(float(entry["setting"][axis]) for axis in SWEEP_AXES)
+        by_setting.setdefault(key, []).append(entry)
+    return by_setting
+
+
+def _value(entry: Mapping[str, Any], metric: str) -> float:
+    value = entry[metric]
+    return float(np.mean(list(value.values()))) if isinstance(value, Mapping) else float(value)  # coherence per modality
+
+
+def record_traces(record: Mapping[str, Any], setting: tuple,
+                  entries: Mapping[tuple, Sequence[Mapping[str, Any]]] | None = None) -> list[Any]:
+    """The traces of one view of a recorded setting (see :func:`record_layout` for the panels):
+    accuracy, probe accuracy and coherence against omega at this setting's lambda and alpha (mean and
+    standard deviation over the recorded seeds; a ring on this setting), the three collapse curves
+    of Fig. 2, the t-SNE of prior and posterior means of the fixed test pairs, and the x_M generated
+    from a prior sample (top row) and decoded at the posterior mean (bottom row), one per class."""
+    import plotly.graph_objects as go
+
+    from .evaluate import COLLAPSE_EPSILONS
+    from .latents import tsne_traces
+    from .plotting import FIG2_KINDS, FIG2_TITLES
+    from .sweeps import decode_images
+
+    entries = entries if entries is not None else record_settings(record)
+    entry = entries[setting][0]
+    line = sorted((s for s in entries if s[1:] == setting[1:]), key=lambda s: s[0])
+    traces: list[Any] = []
+    for metric, label, colour in _ACCURACY_TRACES:
+        values = [[_value(e, metric) for e in entries[s]] for s in line]
+        traces.append(go.Scatter(
+            x=[s[0] for s in line], y=[float(np.mean(v)) for v in values], mode="lines+markers", name=label,
+            legendgroup=metric, line={"color": colour}, xaxis="x", yaxis="y",
+            error_y={"type": "data", "array": [float(np.std(v)) if len(v) > 1 else 0.0 for v in values],
+                     "visible": True, "thickness": 1},
+            customdata=[len(v) for v in values],
+            hovertemplate="ω %{x}: %{y:.3f} (%{customdata} seed(s))<extra>" + label + "</extra>"))
+    traces.append(go.Scatter(
+        x=[setting[0]] * len(_ACCURACY_TRACES), y=[_value(entry, m) for m, _, _ in _ACCURACY_TRACES],
+        mode="markers", marker={"size": 14, "color": "rgba(0,0,0,0)", "line": {"width": 2, "color": "black"}},
+        name="this setting (seed %d)" % entry["setting"]["seed"], xaxis="x", yaxis="y", hoverinfo="skip"))
+    epsilons = [float(e) for e in COLLAPSE_EPSILONS]
+    for kind, dash in zip(FIG2_KINDS, ("solid", "dash", "dot")):
+        traces.append(go.Scatter(x=epsilons, y=entry["collapse"][kind], mode="lines", name=FIG2_TITLES[kind],
+                                 line={"dash": dash, "color": "#444444"}, xaxis="x2", yaxis="y2"))
+    points = record["points"]
+    embedding = {"prior": np.asarray(entry["tsne"]["prior"]), "posterior": np.asarray(entry["tsne"]["posterior"]),
+                 "y": np.asarray(entry.get("tsne_labels", points["tsne_labels"]))}  # own pairs if trained elsewhere
+    traces += tsne_traces(embedding, axes=(("x3", "y3"), ("x4", "y4")), marker_size=4)
+    for trace in traces[-20:]:
+        trace.showlegend = False  # the class is in the hover text; the legend keeps the curves'
+    rows = []
+    for kind in ("generated", "reconstructed"):
+        rows += [decode_images(images) for images in entry[kind].values()]
+    traces.append(image_trace(image_mosaic(np.concatenate(rows).astype(np.float32) / 255.0,
+                                           n_cols=len(points["shown_labels"])),
+                              xaxis="x5", yaxis="y5", name="x_M"))
+    return traces
+
+
+def record_layout(record: Mapping[str, Any], *, height: int = 1000) -> dict[str, Any]:
+    """The panels of :func:`record_traces`: accuracy against omega and the collapse curves on top,
+    the two t-SNE maps in the middle, the digits below."""
+    bare = {"showticklabels": False, "zeroline": False, "showgrid": False}
+    modality = ", ".join(next(iter(record["settings"].values()))["generated"]) if record["settings"] else "x_M"
+    return {
+        "height": height, "margin": {"t": 110, "b": 110, "l": 60, "r": 20},
+        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+        "xaxis": {"domain": [0.0, 0.46], "anchor": "y", "title": {"text": "ω (this λ and α)"}, "range": [-0.05, 1.05]},
+        "yaxis": {"domain": [0.68, 0.94], "anchor": "x", "range": [0, 1.02], "title": {"text": "test"}},
+        "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2", "title": {"text": "ε (nats)"}},
+        "yaxis2": {"domain": [0.68, 0.94], "anchor": "x2", "range": [-0.02, 1.02],
+                   "title": {"text": "fraction collapsed"}},
+        "xaxis3": {"domain": [0.0, 0.48], "anchor": "y3", "title": {"text": "prior means mu_p(x_o), t-SNE"}, **bare},
+        "yaxis3": {"domain": [0.27, 0.6], "anchor": "x3", **bare},
+        "xaxis4": {"domain": [0.52, 1.0], "anchor": "y4", "title": {"text": "posterior means mu_q, t-SNE"}, **bare},
+        "yaxis4": {"domain": [0.27, 0.6], "anchor": "x4", **bare},
+        "xaxis5": {"domain": [0.0, 1.0], "anchor": "y5", **bare},
+        "yaxis5": {"domain": [0.0, 0.2], "anchor": "x5", "scaleanchor": "x5", **bare,
+                   "title": {"text": f"{modality}: from p(z|x_o) (top), at mu_q (bottom)", "font": {"size": 11}}},
+    }
+
+
+def record_title(record: Mapping[str, Any], setting: tuple,
+                 entries: Mapping[tuple, Sequence[Mapping[str, Any]]] | None = None) -> str:
+    """One setting's numbers, for the view's title."""
+    entries = entries if entries is not None else record_settings(record)
+    entry = entries[setting][0]
+    z_dim = len(entry["mean_kl_per_dim"])
+    epochs, cap = len(entry["epochs"]), entry["config"]["train"]["epochs"]
+    stop = (f"stopped: no gain for {entry['config']['train']['patience']} epochs" if entry["stopped_early"]
+            else f"reached the {cap}-epoch cap" if epochs >= cap else "")
+    coherence = _value(entry, "coherence")
+    return (f"ω = {setting[0]:g}, λ = {setting[1]:g}, α = {setting[2]:g}: accuracy {entry['accuracy']:.3f}, "
+            f"probe {entry['probe_accuracy']:.3f}, coherence {coherence:.2f}"
+            f"<br><sup>{entry['active_dims']} of {z_dim} latent dimensions active; best epoch {entry['best_epoch']} "
+            f"of {epochs} ({stop}); {entry['train_seconds'] / 60:.1f} min of training</sup>")
+
+
+def record_explorer(record: Mapping[str, Any], *, train: Callable[[tuple, Callable[[int, int], None]], Mapping[str, Any]]
+                    | None = None, active: tuple | None = None, live: bool | None = None):
+    """An explorer of a recorded sweep: one control each for omega, lambda and alpha, moving
+    independently, and one view per setting (:func:`record_traces`).
+
+    Static (the book, Colab): a :func:`~cmmd_lite.plotting.controls_figure` over every recorded
+    setting; settings the record does not hold say so. Live (a kernel): ipywidgets sliders over the
+    same record, and with ``train``, a "train this setting" button: ``train(setting, report)``
+    returns a record entry (e.g. :func:`cmmd_lite.sweeps.measure_for_record`), which the view then
+    shows (it is not written to the record). Returns the figure or the widget box.
+    """
+    from .plotting import controls_figure, live_explorer, show_controls_figure
+
+    entries = record_settings(record)
+    if not entries:
+        raise ValueError("the record holds no settings yet.")
+    axes = {axis: [float(v) for v in record["identity"]["axes"][axis]] for axis in SWEEP_AXES}
+    defaults = record["identity"].get("defaults", {})
+    first = tuple(float(defaults[a]) for a in SWEEP_AXES) if all(a in defaults for a in SWEEP_AXES) else None
+    active = tuple(active) if active is not None else first if first in entries else next(iter(entries))
+    layout = record_layout(record)
+
+    if not live_explorer(live):
+        fig = controls_figure({s: record_traces(record, s, entries) for s in entries}, axes, layout=layout,
+                              frame_layouts={s: {"title": {"text": record_title(record, s, entries)}} for s in entries},
+                              labels=SWEEP_AXES, active=active,
+                              missing_title=lambda s: (f"ω = {s[0]:g}, λ = {s[1]:g}, α = {s[2]:g} is not in the "
+                                                       "record yet"))
+        show_controls_figure(fig)
+        return fig
+
+    def add(setting: tuple, report: Callable[[int, int], None]) -> None:
+        entries[setting] = [dict(train(setting, report))]
+
+    return grid_explorer(lambda s: record_traces(record, s, entries), list(entries), axes=axes, layout=layout,
+                         title=lambda s: record_title(record, s, entries), train=add if train else None,
+                         available=lambda s: s in entries, active=list(entries).index(active), live=True)

@@ -251,13 +251,11 @@ def controls_figure(frames: Mapping[tuple, Sequence[Any]], axes: Mapping[str, Se
 
 def show_controls_figure(fig: Any) -> None:
     """Display a :func:`controls_figure` with :data:`CONTROLS_SCRIPT`, through the configured plotly
-    renderer (outside a notebook, where no script runs, as a plain display)."""
+    renderer; outside IPython (a script, where no page runs the script) nothing is shown: save it
+    with ``fig.write_html(path, post_script=CONTROLS_SCRIPT)``."""
     from IPython import get_ipython
-    from IPython.display import display
 
-    if get_ipython() is None:
-        display(fig)
-    else:
+    if get_ipython() is not None:
         fig.show(post_script=CONTROLS_SCRIPT)
 
 

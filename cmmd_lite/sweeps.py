@@ -200,6 +200,35 @@ def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: tor
     }, embedded
 
 
+def fixed_points(test, n_points: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, list[int]]]:
+    """The test pairs every setting is shown on: ``n_points`` drawn with seed 0 for the t-SNE, and
+    the first pair of each class for the images; with their rows and labels as the record keeps them."""
+    rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:n_points].sort().values
+    labels = test.y.cpu()
+    shown = torch.tensor([int((labels == c).nonzero()[0, 0]) for c in range(test.n_classes) if (labels == c).any()])
+    return rows, shown, {"tsne_rows": rows.tolist(), "tsne_labels": labels[rows].tolist(),  # the t-SNE's pairs
+                         "shown_rows": shown.tolist(), "shown_labels": labels[shown].tolist()}  # the images' pairs
+
+
+def measure_for_record(result, splits: PairedSplits, record: Mapping[str, Any], *, profile: str,
+                       seed: int = 0) -> dict[str, Any]:
+    """A record entry for a model trained outside the sweep (an explorer's "train this setting"),
+    measured as the sweep measures. On the record's data its t-SNE uses the record's fixed test pairs
+    and orientation; on other data (another profile's split) its own, kept in the entry
+    (``tsne_labels``). The entry says it was trained here (``trained_here``)."""
+    same_data = splits.digest() == record["identity"]["data_digest"]
+    rows, shown, points = fixed_points(splits.test, len(record["points"]["tsne_rows"]))
+    judges = classifier_settings(check_profile(profile))
+    classifiers = {m: modality_classifier(splits, m, judges) for m in splits.test.missing}
+    measured, _ = measure_setting(result, result.data, rows, shown, classifiers,
+                                  _reference(record) if same_data else None, seed)
+    entry = {"setting": {**{k: getattr(result.config.objective, k) for k in ("omega", "lam", "alpha")}, "seed": seed},
+             "config": result.config.to_dict(), **measured, "trained_here": profile}
+    if not same_data:
+        entry["tsne_labels"] = points["tsne_labels"]
+    return json.loads(json.dumps(entry))
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 def _commit() -> str | None:
@@ -315,11 +344,7 @@ def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str 
         record = {"identity": identity, "points": {}, "settings": {}, "provenance": {}}
     torch_device = choose_device(device)
     test = splits.test
-    rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:grid.tsne_points].sort().values
-    labels = test.y.cpu()
-    shown = torch.tensor([int((labels == c).nonzero()[0, 0]) for c in range(test.n_classes) if (labels == c).any()])
-    record["points"] = {"tsne_rows": rows.tolist(), "tsne_labels": labels[rows].tolist(),  # the t-SNE's test pairs
-                        "shown_rows": shown.tolist(), "shown_labels": labels[shown].tolist()}  # the images' pairs
+    rows, shown, record["points"] = fixed_points(test, grid.tsne_points)
     settings_for_judges = classifier_settings(profile)
     classifiers = {m: modality_classifier(splits, m, settings_for_judges) for m in test.missing}
     reference = _reference(record)
@@ -452,5 +477,5 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
 
 __all__ = ["CODE_VERSION", "GRIDS", "Grid", "MissingRecordError", "RECORDS_URL", "SweepRecordError", "check_configs",
-           "code_hash", "code_version", "describe_record", "recorded", "decode_images", "load_record", "run_sweep",
+           "code_hash", "code_version", "describe_record", "fixed_points", "measure_for_record", "recorded", "decode_images", "load_record", "run_sweep",
            "validate_record"]

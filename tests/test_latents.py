@@ -135,18 +135,16 @@ def _bar_traces(setting):
     return [go.Bar(x=["a"], y=[sum(setting)])]
 
 
-def test_grid_explorer_static_is_a_slider_over_settings():
+def test_grid_explorer_static_has_a_slider_per_axis():
     settings = [(0.1, 10.0), (0.5, 10.0), (0.5, 1.0)]
     fig = grid_explorer(_bar_traces, settings, axes={"omega": [0.1, 0.5], "alpha": [1.0, 10.0]},
                         title=lambda s: f"sum {sum(s)}", live=False, active=1)
-    assert [f.name for f in fig.frames] == ["omega=0.1, alpha=10", "omega=0.5, alpha=10", "omega=0.5, alpha=1"]
-    assert fig.layout.sliders[0].active == 1 and fig.layout.title.text == "sum 10.5"
-    # a short name labels the steps; the frames keep their full names
-    short = grid_explorer(_bar_traces, settings, axes={"omega": [0.1, 0.5], "alpha": [1.0, 10.0]},
-                          name=lambda s: f"ω={s[0]:g}<br>α={s[1]:g}", live=False)
-    assert [f.name for f in short.frames] == [f.name for f in fig.frames]
-    assert [step.label for step in short.layout.sliders[0].steps][0] == "ω=0.1<br>α=10"
-    assert short.layout.sliders[0].currentvalue.visible is False
+    frames = {f.name: f for f in fig.frames}
+    assert sorted(frames) == ["0.1|1", "0.1|10", "0.5|1", "0.5|10"]  # every combination of the sliders
+    assert frames["0.5|1"].data[0].y == (1.5,) and frames["0.5|1"].layout.title.text == "sum 1.5"
+    assert frames["0.1|1"].data[0].visible is False and "not trained yet" in frames["0.1|1"].layout.title.text
+    assert [s.active for s in fig.layout.sliders] == [1, 1] and fig.layout.title.text == "sum 10.5"
+    assert [s.currentvalue.prefix for s in fig.layout.sliders] == ["omega = ", "alpha = "]
     with pytest.raises(ValueError):  # a setting off the sliders' values
         grid_explorer(_bar_traces, [(0.2, 10.0)], axes={"omega": [0.1], "alpha": [10.0]}, live=False)
 
