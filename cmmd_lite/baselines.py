@@ -9,7 +9,12 @@ metrics are shared. For a fair comparison the networks are CMMD's, sized by the 
 * a network that sees x_M has ``encoder_hidden``, decoders have ``decoder_hidden``,
 * the classifier p(y|z) is ``classifier_hidden`` on z drawn given x_o alone, trained jointly with
   weight ``alpha`` (and ``ce_reduction``), as in CMMD. ``alpha = 0`` trains the latent model
-  without labels; use :func:`cmmd_lite.evaluate.linear_probe_accuracy` then, MMVAE's protocol.
+  without labels (the classifier, and the x_o encoding only it needs, are then not run; epochs are
+  selected by validation loss); use :func:`cmmd_lite.evaluate.linear_probe_accuracy` then, MMVAE's
+  protocol.
+* ``kl_weight`` (every ``objective``'s keyword) is the KL warm-up factor beta of
+  :func:`cmmd_lite.losses.kl_warmup_weight` (``ObjectiveConfig.kl_warmup_epochs``) on each KL term:
+  VCCA's, MVAE's three, MMVAE's divergence inside its importance weights; M-x_o has none.
 
 What each ``ObjectiveTerms`` field holds for a baseline: ``nll_x_m`` the reconstruction
 negative log-likelihood of every decoded modality (x_o too, where the model decodes it),
@@ -23,7 +28,7 @@ MNIST-SVHN is a *linear probe* on z from the MNIST encoder; MVAE's 95.7% comes f
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +37,7 @@ from .config import ModelConfig, ObjectiveConfig
 from .losses import ObjectiveTerms, gaussian_kl, gaussian_nll
 from .model import MultimodalModel
 from .nets import GaussianMLP, initialise, mlp
+from .validation import check_range
 
 
 def product_of_experts(mus: Sequence[torch.Tensor], logvars: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,6 +85,16 @@ class _LatentClassifierBaseline(MultimodalModel):
         ce_scale = float(len(y)) if objective.ce_reduction == "sum" else 1.0
         return F.cross_entropy(self.classifier(z), y), objective.alpha * ce_scale
 
+    def _plus_classification(self, loss: torch.Tensor, latent_given_x_o: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+                             y: torch.Tensor, objective: ObjectiveConfig) -> tuple[torch.Tensor, torch.Tensor]:
+        """(``loss`` + alpha * ce_scale * CE, CE), CE of p(y|z) with z from ``latent_given_x_o()``,
+        the (mu, logvar) of z given x_o. At alpha = 0 neither the classifier nor ``latent_given_x_o``
+        runs: ``loss`` comes back unchanged and CE as 0."""
+        if objective.alpha == 0:
+            return loss, torch.zeros((), device=loss.device, dtype=loss.dtype)
+        nll_y, weight = self._classification_nll(*latent_given_x_o(), y, objective)
+        return loss + weight * nll_y, nll_y
+
     def _x_o_decoder(self, in_dim: int) -> torch.nn.Module:
         # x_o is a flattened image (or two); the deconv decoder is only for x_M (Table D1).
         kind = "bernoulli" if self.config.decoder == "deconv" else self.config.decoder
@@ -88,10 +104,11 @@ class _LatentClassifierBaseline(MultimodalModel):
         """Parameters of p(x_M | z); the baselines' decoders do not see x_o."""
         return self.decoder(z)
 
-    def _start(self, x_o, x_m, y, objective, validate) -> ObjectiveConfig:
+    def _start(self, x_o, x_m, y, objective, validate, kl_weight: float = 1.0) -> ObjectiveConfig:
         objective = objective or ObjectiveConfig()
         if validate:
             objective.validate()
+            check_range("kl_weight", kl_weight, 0.0, 1.0)
             self.check_inputs(x_o, x_m, y)
         return objective
 
@@ -116,9 +133,10 @@ class MXo(_LatentClassifierBaseline):
         raise NotImplementedError("M-x_o never sees x_M, so it has no posterior (and no collapse curves).")
 
     def objective(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor,
-                  objective: ObjectiveConfig | None = None, *, validate: bool = True) -> ObjectiveTerms:
-        """alpha * cross-entropy of p(y|z), z given x_o (x_m is accepted and ignored)."""
-        objective = self._start(x_o, x_m, y, objective, validate)
+                  objective: ObjectiveConfig | None = None, *, validate: bool = True,
+                  kl_weight: float = 1.0) -> ObjectiveTerms:
+        """alpha * cross-entropy of p(y|z), z given x_o (x_m and ``kl_weight`` are accepted and ignored)."""
+        objective = self._start(x_o, x_m, y, objective, validate, kl_weight)
         nll_y, weight = self._classification_nll(*self.encoder_o(x_o), y, objective)
         zero = torch.zeros((), device=x_o.device, dtype=x_o.dtype)
         return ObjectiveTerms(loss=weight * nll_y, nll_x_m=zero, nll_y=nll_y, kl=zero, mmd=zero)
@@ -148,15 +166,16 @@ class VCCA(_LatentClassifierBaseline):
         return self.encoder_o(x_o)
 
     def objective(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor,
-                  objective: ObjectiveConfig | None = None, *, validate: bool = True) -> ObjectiveTerms:
-        """Negative VCCA ELBO plus alpha * cross-entropy, on a mini-batch."""
-        objective = self._start(x_o, x_m, y, objective, validate)
+                  objective: ObjectiveConfig | None = None, *, validate: bool = True,
+                  kl_weight: float = 1.0) -> ObjectiveTerms:
+        """Negative VCCA ELBO (its KL weighted by ``kl_weight``) plus alpha * cross-entropy, on a mini-batch."""
+        objective = self._start(x_o, x_m, y, objective, validate, kl_weight)
         mu, logvar = self.encoder_o(x_o)
         z = _sample(mu, logvar)
         nll = (self.decoder_o.nll(self.decoder_o(z), x_o) + self.decoder.nll(self.decoder(z), x_m)).mean()
         kl = gaussian_kl(mu, logvar, torch.zeros_like(mu), torch.zeros_like(logvar)).sum(-1).mean()
-        nll_y, weight = self._classification_nll(mu, logvar, y, objective)
-        return ObjectiveTerms(loss=nll + kl + weight * nll_y, nll_x_m=nll, nll_y=nll_y, kl=kl,
+        loss, nll_y = self._plus_classification(nll + kl_weight * kl, lambda: (mu, logvar), y, objective)
+        return ObjectiveTerms(loss=loss, nll_x_m=nll, nll_y=nll_y, kl=kl,
                               mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
 
@@ -179,8 +198,9 @@ class MVAE(_TwoExpertBaseline):
     Loss: the negative joint ELBO plus the negative single-modality ELBOs (their "sub-sampled"
     training objective for two modalities, Sec. 3.2), each ELBO reconstructing the modalities it
     conditions on, plus alpha * CE(p(y|z)) with z from the x_o-only product q(z|x_o) N(0, I).
-    Differences: no KL annealing (the original anneals the KL weight from 0 to 1); Gaussian
-    or Bernoulli MLP decoders from ``ModelConfig`` instead of the original's per-dataset nets.
+    Differences: the KL warm-up is off by default (``kl_warmup_epochs``; the original anneals the
+    KL weight from 0 to 1, MultiVae over its first 10 epochs); Gaussian or Bernoulli MLP decoders
+    from ``ModelConfig`` instead of the original's per-dataset nets.
     ``posterior`` is the joint product (x_o and x_M), ``prior_params`` the x_o-only product.
     """
 
@@ -195,9 +215,11 @@ class MVAE(_TwoExpertBaseline):
         return product_of_experts([e[0] for e in experts], [e[1] for e in experts])
 
     def objective(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor,
-                  objective: ObjectiveConfig | None = None, *, validate: bool = True) -> ObjectiveTerms:
-        """-(ELBO(x_o, x_M) + ELBO(x_o) + ELBO(x_M)) + alpha * cross-entropy, on a mini-batch."""
-        objective = self._start(x_o, x_m, y, objective, validate)
+                  objective: ObjectiveConfig | None = None, *, validate: bool = True,
+                  kl_weight: float = 1.0) -> ObjectiveTerms:
+        """-(ELBO(x_o, x_M) + ELBO(x_o) + ELBO(x_M)) + alpha * cross-entropy, on a mini-batch; the
+        three KL terms weighted by ``kl_weight`` (MultiVae's beta)."""
+        objective = self._start(x_o, x_m, y, objective, validate, kl_weight)
         expert_o, expert_m = self.encoder_o(x_o), self.encoder_m(x_m)
         nll, kl = 0.0, 0.0
         for use_o, use_m in ((True, True), (True, False), (False, True)):
@@ -209,8 +231,9 @@ class MVAE(_TwoExpertBaseline):
             if use_m:
                 nll = nll + self.decoder.nll(self.decoder(z), x_m).mean()
             kl = kl + gaussian_kl(mu, logvar, torch.zeros_like(mu), torch.zeros_like(logvar)).sum(-1).mean()
-        nll_y, weight = self._classification_nll(*product_of_experts([expert_o[0]], [expert_o[1]]), y, objective)
-        return ObjectiveTerms(loss=nll + kl + weight * nll_y, nll_x_m=nll, nll_y=nll_y, kl=kl,
+        loss, nll_y = self._plus_classification(nll + kl_weight * kl,
+                                                lambda: product_of_experts([expert_o[0]], [expert_o[1]]), y, objective)
+        return ObjectiveTerms(loss=loss, nll_x_m=nll, nll_y=nll_y, kl=kl,
                               mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 
 
@@ -240,11 +263,13 @@ class MMVAE(_TwoExpertBaseline):
         return self.encoder_m(x_m)
 
     def log_weights(self, x_o: torch.Tensor, x_m: torch.Tensor, n_samples: int, *,
-                    stop_encoder_gradient: bool = False) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
-        """log w for ``n_samples`` draws from each expert: a tensor (experts, K, B).
+                    stop_encoder_gradient: bool = False,
+                    kl_weight: float = 1.0) -> tuple[torch.Tensor, list[torch.Tensor], dict[str, torch.Tensor]]:
+        """log w = log p(x_o, x_M | z) + beta (log p(z) - log q_mix(z)) for ``n_samples`` draws from
+        each expert: a tensor (experts, K, B); beta = ``kl_weight``, the warm-up factor (1: the bound).
 
         Also returns the samples (one (K, B, z_dim) tensor per expert) and the mean
-        reconstruction NLL and mean log q_mix - log p(z) over all draws. With
+        reconstruction NLL and mean log q_mix - log p(z) over all draws (unweighted). With
         ``stop_encoder_gradient`` the densities of q_mix use detached expert parameters (DReG).
         """
         experts = [self.encoder_o(x_o), self.encoder_m(x_m)]
@@ -258,33 +283,41 @@ class MMVAE(_TwoExpertBaseline):
             flat = z.reshape(-1, z.shape[-1])  # (K * B, D)
             nll = (self.decoder_o.nll(self.decoder_o(flat), x_o.repeat(n_samples, 1))
                    + self.decoder.nll(self.decoder(flat), x_m.repeat(n_samples, 1))).view(n_samples, -1)  # (K, B)
-            log_ws.append(-nll + log_prior - log_q_mix)
+            # at beta = 1 the sum is written as before warm-up existed, to keep its rounding
+            log_ws.append(-nll + log_prior - log_q_mix if kl_weight == 1.0
+                          else -nll + kl_weight * (log_prior - log_q_mix))
             samples.append(z)
             nlls.append(nll.mean())
             kls.append((log_q_mix - log_prior).mean())
         return torch.stack(log_ws), samples, {"nll": torch.stack(nlls).mean(), "kl": torch.stack(kls).mean()}
 
     def objective(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor,
-                  objective: ObjectiveConfig | None = None, *, validate: bool = True) -> ObjectiveTerms:
-        """The negative stratified bound (``mmvae_bound``) plus alpha * cross-entropy, on a mini-batch."""
-        objective = self._start(x_o, x_m, y, objective, validate)
+                  objective: ObjectiveConfig | None = None, *, validate: bool = True,
+                  kl_weight: float = 1.0) -> ObjectiveTerms:
+        """The negative stratified bound (``mmvae_bound``) plus alpha * cross-entropy, on a mini-batch;
+        ``kl_weight`` (beta) weights log p(z) - log q_mix(z) inside every log w (:meth:`log_weights`)."""
+        objective = self._start(x_o, x_m, y, objective, validate, kl_weight)
         bound = objective.mmvae_bound
         n_samples = 1 if bound == "elbo" else objective.importance_samples
-        log_w, samples, parts = self.log_weights(x_o, x_m, n_samples, stop_encoder_gradient=(bound == "dreg"))
+        log_w, samples, parts = self.log_weights(x_o, x_m, n_samples, stop_encoder_gradient=(bound == "dreg"),
+                                                 kl_weight=kl_weight)
         if bound == "elbo":
             negative_bound = -log_w.mean(dim=1)  # (experts, B)
         elif bound == "iwae":
             negative_bound = -(torch.logsumexp(log_w, dim=1) - math.log(n_samples))
         else:
             # DReG: d/dz of sum_k w~_k log w_k is rescaled by w~_k, giving the encoders the
-            # gradient sum_k w~_k^2 d log w_k / dz_k; the decoders get the IWAE gradient.
+            # gradient sum_k w~_k^2 d log w_k / dz_k; the decoders get the IWAE gradient. With
+            # beta log q in log w the score term is beta times as large, and the encoders' factor
+            # w~_k^2 becomes w~_k ((1 - beta) + beta w~_k): the rescaling is (1 - beta) + beta w~_k.
             normalised = torch.softmax(log_w, dim=1).detach()  # (experts, K, B)
-            for z, weights in zip(samples, normalised):
+            scales = normalised if kl_weight == 1.0 else (1.0 - kl_weight) + kl_weight * normalised
+            for z, scale in zip(samples, scales):
                 if z.requires_grad:
-                    z.register_hook(lambda grad, w=weights: grad * w.unsqueeze(-1))
+                    z.register_hook(lambda grad, w=scale: grad * w.unsqueeze(-1))
             negative_bound = -(normalised * log_w).sum(dim=1)
-        nll_y, weight = self._classification_nll(*self.encoder_o(x_o), y, objective)
-        loss = negative_bound.mean() + weight * nll_y
+        # the classifier's own x_o encoding (a second pass, with its own dropout) runs only at alpha > 0
+        loss, nll_y = self._plus_classification(negative_bound.mean(), lambda: self.encoder_o(x_o), y, objective)
         return ObjectiveTerms(loss=loss, nll_x_m=parts["nll"], nll_y=nll_y, kl=parts["kl"],
                               mmd=torch.zeros((), device=x_o.device, dtype=x_o.dtype))
 

@@ -156,6 +156,10 @@ class ObjectiveConfig:
     # number of importance samples per expert (their K = 30).
     mmvae_bound: str = "dreg"
     importance_samples: int = 30
+    # KL warm-up: the weight of the KL (divergence) term ramps linearly, step by step, from 0 to its
+    # value over the first ``kl_warmup_epochs`` epochs (:func:`cmmd_lite.losses.kl_warmup_weight`).
+    # 0: none, as in the paper; MultiVae's MVAE warms up over 10. M-x_o has no KL term and ignores it.
+    kl_warmup_epochs: int = 0
 
     def validate(self) -> None:
         check_range("omega", self.omega, 0.0, 1.0)
@@ -170,6 +174,7 @@ class ObjectiveConfig:
         check_choice("mmd_noise", self.mmd_noise, ("independent", "shared"))
         check_choice("mmvae_bound", self.mmvae_bound, MMVAE_BOUNDS)
         check_positive_int("importance_samples", self.importance_samples)
+        check_positive_int("kl_warmup_epochs", self.kl_warmup_epochs, allow_zero=True)
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,8 @@ class TrainConfig:
     seed: int = 0
     # Prior samples averaged by the predictive classifier at evaluation time.
     eval_samples: int = 10
-    # Early stopping: None trains all ``epochs``; k stops once the validation accuracy has not
+    # Early stopping: None trains all ``epochs``; k stops once the selection criterion
+    # (:meth:`Config.selection`: validation accuracy, or validation loss at alpha = 0) has not
     # improved for k epochs (``epochs`` is then the most it trains). The sweeps use it.
     patience: int | None = None
 
@@ -199,6 +205,10 @@ class TrainConfig:
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "objective": ObjectiveConfig, "train": TrainConfig}
 _MMVAE_ONLY = ("mmvae_bound", "importance_samples")  # objective fields only MMVAE reads
+# Fields added after configs were first recorded, with the value that trains as before: ``to_dict``
+# leaves them out at that value, so the configs of checkpoints and records written before they
+# existed stay equal to the ones this code builds, and so do their fingerprints.
+_ADDED_LATER = {("objective", "kl_warmup_epochs"): 0}
 
 
 @dataclass(frozen=True)
@@ -221,10 +231,26 @@ class Config:
                 raise ValueError(f"{section}={value!r} must be a {section_cls.__name__}; got a "
                                  f"{type(value).__name__} (Config.from_dict reads a dict).")
             value.validate()
+        if self.model.model_type == "m_xo" and self.objective.alpha == 0:
+            raise ValueError("alpha=0 is not allowed for model_type='m_xo': its only term is the classifier's "
+                             "cross-entropy, so nothing would be trained. Use alpha > 0, or a generative model "
+                             "(vcca, mvae, mmvae, cmmd) with alpha=0 and a linear probe.")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field by section, except the fields of ``_ADDED_LATER`` at their old behaviour's value."""
+        raw = dataclasses.asdict(self)
+        for (section, name), before in _ADDED_LATER.items():
+            if raw[section][name] == before:
+                del raw[section][name]
+        return raw
+
+    def selection(self) -> str:
+        """What picks the kept epoch (and drives ``patience``): ``"val_accuracy"``, the highest
+        validation accuracy of p(y | x_o), when the classifier is trained (alpha > 0); at alpha = 0,
+        where it never learns, ``"val_loss"``: the lowest validation value of the model's own
+        objective (:func:`cmmd_lite.train.validation_loss`)."""
+        return "val_accuracy" if self.objective.alpha > 0 else "val_loss"
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> "Config":
@@ -241,14 +267,21 @@ class Config:
         return cls(name=raw.get("name", "custom"), profile=raw.get("profile", "paper"), **sections)
 
     def training_key(self) -> dict[str, Any]:
-        """The fields that decide what training produces: every field except the labels ``name``
-        and ``profile``, and the MMVAE-only fields for the other models. (``eval_samples`` stays:
-        it scores the validation epochs, so it picks the kept weights.)"""
+        """The fields that decide what training produces: every field of :meth:`to_dict` except the
+        labels ``name`` and ``profile``, the MMVAE-only fields for the other models and the KL
+        warm-up for M-x_o (which has no KL term). (``eval_samples`` stays: it scores the validation
+        epochs, so it picks the kept weights.) A selection other than by validation accuracy
+        (alpha = 0, :meth:`selection`) is part of the key, so checkpoints selected by another rule
+        are never reused."""
         key = self.to_dict()
         del key["name"], key["profile"]
         if self.model.model_type != "mmvae":
             for name in _MMVAE_ONLY:
                 del key["objective"][name]
+        if self.model.model_type == "m_xo":
+            key["objective"].pop("kl_warmup_epochs", None)
+        if self.selection() != "val_accuracy":
+            key["train"]["selection"] = self.selection()
         return key
 
     def fingerprint(self) -> str:
@@ -278,7 +311,7 @@ class Config:
 
     def diff(self, other: "Config") -> dict[str, tuple[Any, Any]]:
         """Fields that differ, as ``{"section.field": (self_value, other_value)}``."""
-        mine, theirs = _flatten(self.to_dict()), _flatten(other.to_dict())
+        mine, theirs = _flatten(dataclasses.asdict(self)), _flatten(dataclasses.asdict(other))
         return {k: (mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))
                 if mine.get(k) != theirs.get(k)}
 

@@ -74,18 +74,35 @@ def bernoulli_nll(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(-1)
 
 
+def kl_warmup_weight(warmup_epochs: int, epoch: int, fraction: float = 0.0) -> float:
+    """The warm-up factor beta in [0, 1] on the KL (divergence) term, ``fraction`` of the way
+    through epoch ``epoch`` (counted from 1; ``fraction`` = steps done / steps per epoch):
+
+        beta = min(1, (epoch - 1 + fraction) / warmup_epochs),    beta = 1 when warmup_epochs = 0.
+
+    A linear ramp, updated every step, from 0 at the first step to 1 from epoch ``warmup_epochs + 1``
+    on. MultiVae's MVAE ramps the same way per step from 0 (``(epoch - 1 + batch_ratio) / warmup``),
+    but sets beta = 1 from epoch ``warmup`` itself, a jump from about (warmup - 1) / warmup; here the
+    ramp runs through its last epoch.
+    """
+    if warmup_epochs == 0:
+        return 1.0
+    return min(1.0, (epoch - 1 + fraction) / warmup_epochs)
+
+
 @dataclass
 class ObjectiveTerms:
     """The terms of Eq. 5 for one mini-batch, each a scalar tensor (batch-averaged per data point).
 
-    ``loss = nll_x_m + alpha * nll_y * ce_scale + omega * kl + (1 - omega) * lam * mmd`` is what the
-    optimiser minimises (the negative of Eq. 5); ``ce_scale`` is the batch size for the reference's
-    summed cross-entropy and 1 otherwise.
+    ``loss = nll_x_m + alpha * nll_y * ce_scale + beta * omega * kl + (1 - omega) * lam * mmd`` is what
+    the optimiser minimises (the negative of Eq. 5); ``ce_scale`` is the batch size for the
+    reference's summed cross-entropy and 1 otherwise, ``beta`` the KL warm-up factor
+    (:func:`kl_warmup_weight`; 1 without warm-up). The terms are recorded unweighted.
     """
 
     loss: torch.Tensor
     nll_x_m: torch.Tensor  # -E_q[log p(x_M | x_o, z)]
-    nll_y: torch.Tensor  # -E[log p(y | z)] (z from the configured input)
+    nll_y: torch.Tensor  # -E[log p(y | z)] (z from the configured input); 0 at alpha = 0 (not computed)
     kl: torch.Tensor  # KL[q(z | x_o, x_M, y) || p(z | x_o)], closed form
     mmd: torch.Tensor  # MMD[q(z | x_o), p(z | x_o)] on the batch
 
@@ -94,9 +111,13 @@ class ObjectiveTerms:
 
 
 def combine_terms(nll_x_m: torch.Tensor, nll_y: torch.Tensor, kl: torch.Tensor, mmd_value: torch.Tensor, *,
-                  omega: float, lam: float, alpha: float, ce_scale: float = 1.0) -> ObjectiveTerms:
-    """Negative Eq. 5 from its terms. At ``omega = 1`` and ``alpha = 1`` it is the negative ELBO (Eq. 1)."""
-    loss = nll_x_m + alpha * ce_scale * nll_y + omega * kl
+                  omega: float, lam: float, alpha: float, ce_scale: float = 1.0,
+                  kl_weight: float = 1.0) -> ObjectiveTerms:
+    """Negative Eq. 5 from its terms, the KL weighted by the warm-up factor ``kl_weight``. At
+    ``omega = 1`` and ``alpha = 1`` (no warm-up) it is the negative ELBO (Eq. 1)."""
+    # at alpha = 0 the classifier's term is absent (CMMD does not compute it), not multiplied by zero
+    loss = nll_x_m + alpha * ce_scale * nll_y if alpha > 0 else nll_x_m
+    loss = loss + kl_weight * omega * kl
     if omega < 1.0:  # at omega = 1 the MMD term is absent, not multiplied by zero (no NaN leaks)
         loss = loss + (1.0 - omega) * lam * mmd_value
     return ObjectiveTerms(loss=loss, nll_x_m=nll_x_m, nll_y=nll_y, kl=kl, mmd=mmd_value)

@@ -16,7 +16,7 @@ from torch import nn
 from .config import ModelConfig, ObjectiveConfig
 from .losses import ObjectiveTerms, combine_terms, gaussian_kl, mmd
 from .nets import BernoulliDecoder, DeconvDecoder, GaussianDecoder, GaussianMLP, initialise, mlp
-from .validation import check_labels, check_matrix, check_positive_int
+from .validation import check_labels, check_matrix, check_positive_int, check_range
 
 
 class MultimodalModel(nn.Module):
@@ -145,8 +145,10 @@ class CMMD(MultimodalModel):
 
     # --- training objective ------------------------------------------------------------------
     def objective(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor,
-                  objective: ObjectiveConfig | None = None, *, validate: bool = True) -> ObjectiveTerms:
-        """Negative Eq. 5 on a mini-batch, term by term (one reparameterised sample per point).
+                  objective: ObjectiveConfig | None = None, *, validate: bool = True,
+                  kl_weight: float = 1.0) -> ObjectiveTerms:
+        """Negative Eq. 5 on a mini-batch, term by term (one reparameterised sample per point), with
+        the KL weighted by ``kl_weight`` (the warm-up factor, :func:`cmmd_lite.losses.kl_warmup_weight`).
 
         Paper vs reference code (``ObjectiveConfig``):
         ``classifier_input`` -- p(y|z) gets z ~ p(z|x_o) (paper, end of Sec. 3.2 and Fig. 1), the prior
@@ -160,10 +162,14 @@ class CMMD(MultimodalModel):
         x_o, so these are samples of the batch's *mixtures* (1/B) sum_i q(z|x_o^i, x_M^i, y^i) and
         (1/B) sum_i p(z|x_o^i), not of the aggregate q(z|x_o) of one x_o (Appendix A): the paper's
         "average posterior" (Sec. 3.2) against the average prior.
+        At ``alpha = 0`` the classifier is not run (``nll_y`` is 0). The KL and the MMD are computed
+        at any weight: they cost no network pass, and their recorded values are read at omega = 0 and
+        lam = 0 (chapter 4, the sweeps).
         """
         objective = objective or ObjectiveConfig()
         if validate:
             objective.validate()
+            check_range("kl_weight", kl_weight, 0.0, 1.0)
             self.check_inputs(x_o, x_m, y)
         mu_q, logvar_q = self.posterior(x_o, x_m, y)
         mu_p, logvar_p = self.prior_params(x_o)
@@ -173,8 +179,11 @@ class CMMD(MultimodalModel):
         z_p = mu_p + torch.exp(0.5 * logvar_p) * noise_p  # (B, z_dim)
 
         nll_x_m = self.decoder.nll(self.decode(x_o, z_q), x_m).mean()
-        z_for_classifier = {"prior_sample": z_p, "prior_mean": mu_p, "posterior_sample": z_q}[objective.classifier_input]
-        nll_y = F.cross_entropy(self.classifier(z_for_classifier), y)
+        if objective.alpha > 0:
+            z_for_classifier = {"prior_sample": z_p, "prior_mean": mu_p, "posterior_sample": z_q}[objective.classifier_input]
+            nll_y = F.cross_entropy(self.classifier(z_for_classifier), y)
+        else:
+            nll_y = torch.zeros((), device=x_o.device, dtype=x_o.dtype)
         kl = gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, formula=objective.kl_formula).sum(-1).mean()
         if objective.omega < 1.0:
             mmd_value = mmd(z_q, z_p, bandwidth=objective.mmd_bandwidth, estimator=objective.mmd_estimator)
@@ -182,4 +191,4 @@ class CMMD(MultimodalModel):
             mmd_value = torch.zeros((), device=x_o.device, dtype=x_o.dtype)
         ce_scale = float(len(y)) if objective.ce_reduction == "sum" else 1.0
         return combine_terms(nll_x_m, nll_y, kl, mmd_value, omega=objective.omega, lam=objective.lam,
-                             alpha=objective.alpha, ce_scale=ce_scale)
+                             alpha=objective.alpha, ce_scale=ce_scale, kl_weight=kl_weight)

@@ -2,8 +2,9 @@
 
 A checkpoint folder, keyed by the config and a digest of the data, holds ``config.json``,
 ``state.pt`` (model, optimiser, random states and history: one atomic file per epoch, to resume),
-``best.pt`` (the weights of the epoch with the best *validation* accuracy) and ``history.json``
-(a readable copy of the per-epoch loss terms, validation accuracy and timings). Every file is
+``best.pt`` (the weights of the best *validation* epoch: highest accuracy, or at alpha = 0 lowest
+loss, :meth:`~cmmd_lite.config.Config.selection`) and ``history.json`` (a readable copy of the
+per-epoch loss terms, validation scores and timings). Every file is
 written through :mod:`cmmd_lite.store`: atomically, with a checksum that is verified on load,
 under a lock per folder, and tensors are loaded with ``weights_only=True``.
 """
@@ -14,7 +15,7 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,8 +26,9 @@ from . import paths
 from .config import Config, ObjectiveConfig
 from .store import ArtefactError, fingerprint, load_tensors, locked, read_json, save_tensors, write_json
 from .data.paired import PairedData, PairedSplits, load_paired
-from .evaluate import accuracy
+from .evaluate import accuracy, evaluating
 from .baselines import model_class
+from .losses import kl_warmup_weight
 from .model import MultimodalModel
 from .utils import choose_device, seed_everything
 
@@ -157,6 +159,13 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
         save_every_s: float = SAVE_EVERY_S) -> dict[str, Any]:
     """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch.
 
+    The best epoch is chosen by :meth:`Config.selection <cmmd_lite.config.Config.selection>`: the
+    highest validation accuracy (``history["selection"] == "val_accuracy"``), or at alpha = 0, where
+    the classifier is never trained, the lowest :func:`validation_loss` (``"val_loss"``, recorded per
+    epoch as ``val_loss``, the best as ``best_val_loss``); ``patience`` counts epochs since it.
+    ``best_val_accuracy`` is the kept epoch's validation accuracy. With ``kl_warmup_epochs`` the KL
+    weight ramps up step by step (:func:`~cmmd_lite.losses.kl_warmup_weight`).
+
     Batches are sliced from tensors on the model's device (``data`` is moved there once), in an
     order drawn from a seeded generator. With ``checkpoint_dir`` the resumable state (model,
     optimiser, random states, history and the best weights so far) is saved as one atomic file at
@@ -173,14 +182,18 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
     train, val = data.train, data.val
     if len(train) < 2:
         raise ValueError(f"the training split has {len(train)} pairs; at least 2 are needed.")
-    if len(val) < 1:
-        raise ValueError("the validation split is empty: model selection needs validation pairs "
-                         "(raise DataConfig.val_fraction, or pass a non-empty val split).")
+    selection = config.selection()
+    if len(val) < (2 if selection == "val_loss" else 1):
+        raise ValueError(f"the validation split has {len(val)} pairs: model selection by {selection} needs "
+                         f"{'two (the MMD estimate needs two samples)' if selection == 'val_loss' else 'one'} "
+                         "(raise DataConfig.val_fraction, or pass a larger val split).")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     shuffle = torch.Generator().manual_seed(config.train.seed)
     seed_everything(config.train.seed)
     history: dict[str, Any] = {"epochs": [], "best_epoch": None, "best_val_accuracy": -1.0, "completed": False,
-                               "device": str(device), "train_seconds": 0.0}
+                               "device": str(device), "train_seconds": 0.0, "selection": selection}
+    if selection == "val_loss":
+        history["best_val_loss"] = None
     start_epoch, best_state = 0, None
     if checkpoint_dir is not None and (checkpoint_dir / "state.pt").is_file():
         state = load_tensors(checkpoint_dir / "state.pt", device)
@@ -191,6 +204,7 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
         if device.type == "cuda" and "cuda_rng" in state:
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         history = json.loads(state["history"])
+        history.setdefault("selection", "val_accuracy")  # a state saved before the history named it
         start_epoch = len(history["epochs"])
         best_state = state.get("best")
 
@@ -222,13 +236,21 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
                 raise NonFiniteLossError(f"{error} {kept}") from None
             record = {"epoch": epoch + 1, **means}
             record["val_accuracy"] = accuracy(model, val, n_samples=config.train.eval_samples, seed=config.train.seed)
+            if selection == "val_loss":
+                record["val_loss"] = validation_loss(model, val, config.objective, batch_size, seed=config.train.seed)
+                if not math.isfinite(record["val_loss"]):
+                    raise NonFiniteLossError(f"the validation loss became {record['val_loss']} in epoch {epoch + 1}. "
+                                             "Try a smaller learning rate (lr), or check the inputs for extreme values.")
             record["seconds"] = time.perf_counter() - began
             history["epochs"].append(record)
             history["train_seconds"] += record["seconds"]
-            bar.set_postfix({"loss": f"{record['loss']:.4g}", "val_acc": f"{record['val_accuracy']:.4f}"})
-            improved = record["val_accuracy"] > history["best_val_accuracy"]
+            bar.set_postfix({"loss": f"{record['loss']:.4g}", "val_acc": f"{record['val_accuracy']:.4f}",
+                             **({"val_loss": f"{record['val_loss']:.4g}"} if selection == "val_loss" else {})})
+            improved = _improves(record, history)
             if improved:
                 history["best_val_accuracy"], history["best_epoch"] = record["val_accuracy"], epoch + 1
+                if selection == "val_loss":
+                    history["best_val_loss"] = record["val_loss"]
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             stopping = _patience_ran_out(history, config.train.patience)
             if stopping:
@@ -258,8 +280,16 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
     return history
 
 
+def _improves(record: dict[str, Any], history: dict[str, Any]) -> bool:
+    """Whether the epoch ``record`` beats the best so far by the history's selection criterion
+    (strictly: a tie keeps the earlier epoch)."""
+    if history["selection"] == "val_loss":
+        return history["best_val_loss"] is None or record["val_loss"] < history["best_val_loss"]
+    return record["val_accuracy"] > history["best_val_accuracy"]
+
+
 def _patience_ran_out(history: dict[str, Any], patience: int | None) -> bool:
-    """The stopping rule: ``patience`` epochs since the best validation accuracy."""
+    """The stopping rule: ``patience`` epochs since the best epoch (by the history's selection criterion)."""
     best = history.get("best_epoch")
     return patience is not None and best is not None and len(history["epochs"]) - best >= patience
 
@@ -275,10 +305,38 @@ def _resume_state(model: MultimodalModel, optimizer: torch.optim.Optimizer, shuf
     return state
 
 
+@torch.no_grad()
+def validation_loss(model: MultimodalModel, val: PairedData, objective: ObjectiveConfig, batch_size: int, *,
+                    seed: int = 0) -> float:
+    """The model's own objective on ``val``, averaged per pair: what ``fit`` selects epochs by at alpha = 0.
+
+    The training loss (negative Eq. 5 for CMMD, the baseline's bound), without warm-up (full KL
+    weight, so that epochs are comparable) and with the classifier's term weighted by ``alpha``, in
+    evaluation mode (dropout off), with noise drawn from ``seed`` (the same draws every epoch) without
+    touching the training's random state. Batches hold at least ``batch_size`` pairs (the last one
+    absorbs the remainder), as the MMD is a batch statistic. MMVAE's DReG is a gradient estimator of
+    the IWAE bound, so its value is that bound's.
+    """
+    device = next(model.parameters()).device
+    val = val.for_model(model)
+    if objective.mmvae_bound == "dreg":
+        objective = replace(objective, mmvae_bound="iwae")  # the surrogate's value is not the bound
+    total = 0.0
+    batches = torch.arange(len(val), device=device).tensor_split(max(1, len(val) // batch_size))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), evaluating(model):
+        torch.manual_seed(seed)
+        for rows in batches:  # summed on the device, read back once
+            total = total + model.objective(*val.batch(rows), objective, validate=False).loss * len(rows)
+    return float(total) / len(val)
+
+
 def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train: PairedData, objective: ObjectiveConfig,
                 batch_size: int, shuffle: torch.Generator, *, epoch: int = 1,
                 report: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
     """One pass over ``train`` in an order drawn from ``shuffle``; the mean of each term of Eq. 5.
+
+    The KL weight of each step is :func:`~cmmd_lite.losses.kl_warmup_weight` at epoch ``epoch``
+    (counted from 1) and the fraction of its steps done before it.
 
     Batches are index gathers on tensors already on the model's device. Every ``_CHECK_EVERY``
     steps the running means are read back once (one host sync), checked for NaN/inf and passed
@@ -292,7 +350,8 @@ def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train:
     for step in range(n_steps):
         rows = order[step * batch_size:(step + 1) * batch_size]
         if len(rows) >= 2:  # the MMD estimate needs two samples
-            terms = model.objective(*train.batch(rows), objective, validate=False)
+            kl_weight = kl_warmup_weight(objective.kl_warmup_epochs, epoch, step / n_steps)
+            terms = model.objective(*train.batch(rows), objective, validate=False, kl_weight=kl_weight)
             optimizer.zero_grad(set_to_none=True)
             terms.loss.backward()
             optimizer.step()
