@@ -1,4 +1,7 @@
-"""Fig. F1: 2-D t-SNE of the mean of z given x_o (CMMD, MVAE, VCCA) on a seeded subsample of test pairs."""
+"""Fig. F1: 2-D t-SNE of the mean of z given x_o (CMMD, MVAE, VCCA) on a seeded subsample of test pairs.
+
+:func:`tsne_record` measures one model, :func:`tsne_panels` draws the records side by side (the
+experiment's figure, and chapter 6's view of its five models)."""
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
@@ -11,14 +14,18 @@ from ..latents import tsne_2d
 from .base import Experiment, Row, Run, model_row, table, test_accuracy, wall
 
 
-def tsne_record(model, test, n_points: int, seed: int) -> dict[str, Any]:
-    """The t-SNE of the x_o latent means of ``n_points`` seeded test pairs, with silhouette scores."""
+def tsne_record(model, test, n_points: int, seed: int, *, n_threads: int | None = None) -> dict[str, Any]:
+    """The t-SNE of the x_o latent means of ``n_points`` seeded test pairs, with silhouette scores.
+
+    ``n_threads`` goes to :func:`cmmd_lite.latents.tsne_2d`. The experiment keeps the default, all
+    threads, as the recorded runs had; on a busy machine one thread is several times faster.
+    """
     from sklearn.metrics import silhouette_score
 
     rows = torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n_points].sort().values
     means = x_o_latent_means(model, test).cpu()[rows].numpy()
     labels = test.y.cpu()[rows].numpy()
-    embedding = tsne_2d(means, seed=seed, n_threads=None)  # all threads, as the recorded runs had
+    embedding = tsne_2d(means, seed=seed, n_threads=n_threads)
     return {"tsne_silhouette": float(silhouette_score(embedding, labels)),
             "latent_silhouette": float(silhouette_score(means, labels)),
             "tsne": {"rows": rows.tolist(), "labels": labels.tolist(),
@@ -50,7 +57,9 @@ def tsne_panels(records: Mapping[str, Mapping[str, Any]], *, title: str = "", co
         ax.set_yticks([])
     for ax in axes.flat[len(records):]:
         ax.set_visible(False)
-    fig.colorbar(scatter, ax=axes.flat[len(records) - 1], ticks=range(10), label="class")  # beside the last panel
+    # one row: beside the last panel (the experiment's figure); a grid: beside the whole grid
+    beside = axes[0, -1] if n_rows == 1 else list(axes.flat[:len(records)])
+    fig.colorbar(scatter, ax=beside, ticks=range(10), label="class")
     if title:
         fig.suptitle(title)
     return fig
