@@ -120,7 +120,7 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
-    from .sweeps import DEFAULT_OUT, GRIDS
+    from .sweeps import DEFAULT_OUT, ENGINES, GRIDS
 
     sub = commands.add_parser(
         "sweep", help="train and measure every setting of an omega x lambda x alpha grid; write its record",
@@ -138,6 +138,10 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--rebuild", action="store_true", help="start a new record even if one exists")
     sub.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     sub.add_argument("--quiet", action="store_true", help="no progress bars")
+    sub.add_argument("--engine", default="local", choices=ENGINES,
+                     help="local: one setting after another; processes: --workers local processes; ray: Ray tasks "
+                          "(RAY_ADDRESS names a cluster, else a local instance starts)")
+    sub.add_argument("--workers", type=int, default=1, help="settings trained at once (default 1)")
 
 
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -147,7 +151,7 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     record = run_sweep(args.name, args.profile or current_profile(), seeds=_integers(parser, args.seeds, "--seeds"),
                        out=args.out,
                        overrides=parse_overrides(args.override), rebuild=args.rebuild, device=args.device,
-                       progress=not args.quiet, limit=args.limit)
+                       progress=not args.quiet, limit=args.limit, engine=args.engine, workers=args.workers)
     print(f"{len(record['settings'])} of {record['provenance'].get('settings_expected')} settings recorded")
     return 0
 

@@ -67,3 +67,45 @@ def chapter_config(name: str, chapter: str, profile: str | None = None, **overri
     profile = profile or current_profile()
     budget = chapter_budget(chapter, profile)
     return get_config(name, profile, **{**budget, **overrides})
+
+
+# --- the recorded sweeps the chapters read --------------------------------------------------------
+
+#: ``committed`` (default): the chapters read the committed laptop record of each sweep;
+#: ``rebuild``: they run the sweep in the current profile instead (hours on a CPU; resumable).
+ENV_SWEEPS = "CMMD_SWEEPS"
+
+
+def chapter_record(name: str) -> dict[str, Any]:
+    """The record of sweep ``name`` a chapter explores: the committed ``laptop`` record
+    (:func:`cmmd_lite.sweeps.recorded`), or with ``CMMD_SWEEPS=rebuild`` the sweep run here in the
+    current profile (into the cache: ``records/rebuilt``; a rerun resumes it)."""
+    import os
+
+    from .paths import cache_dir
+    from .sweeps import recorded, run_sweep
+
+    mode = os.environ.get(ENV_SWEEPS, "committed").strip().lower() or "committed"
+    if mode == "committed":
+        return recorded(name, "laptop")
+    if mode == "rebuild":
+        return run_sweep(name, current_profile(), out=cache_dir("records", "rebuilt"))
+    raise ValueError(f"{ENV_SWEEPS}={mode!r}: set it to 'committed' (read the committed record) or 'rebuild'.")
+
+
+def chapter_trainer(record: dict[str, Any], data: Any, config_for: Any, profile: str | None = None) -> Any:
+    """The "train this setting" of a record explorer: ``train(setting, report)`` trains
+    ``config_for(setting)`` on ``data`` (the chapter's budget), reporting each epoch, and returns
+    its record entry (:func:`cmmd_lite.sweeps.measure_for_record`)."""
+    from .sweeps import measure_for_record
+    from .train import train_or_load
+
+    profile = profile or current_profile()
+
+    def train(setting: tuple, report: Any) -> dict[str, Any]:
+        config = config_for(setting)
+        result = train_or_load(config, data=data,
+                               on_epoch=lambda epoch, model: report(epoch["epoch"], config.train.epochs))
+        return measure_for_record(result, data, record, profile=profile, seed=config.train.seed)
+
+    return train

@@ -346,3 +346,101 @@ def record_explorer(record: Mapping[str, Any], *, train: Callable[[tuple, Callab
     return grid_explorer(lambda s: record_traces(record, s, entries), list(entries), axes=axes, layout=layout,
                          title=lambda s: record_title(record, s, entries), train=add if train else None,
                          available=lambda s: s in entries, active=list(entries).index(active), live=True)
+
+
+class RecordComparison:
+    """Live-trained settings beside the recorded ones (:func:`compare_with_record`): ``rows`` (one
+    dict per setting), shown as an HTML table in a notebook."""
+
+    def __init__(self, rows: list[dict[str, Any]], caption: str):
+        self.rows, self.caption = rows, caption
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def cell(value: Any) -> str:
+            return "&ndash;" if value is None else f"{value:.3f}" if isinstance(value, float) else html.escape(str(value))
+
+        head = "".join(f"<th>{html.escape(k)}</th>" for k in self.rows[0]) if self.rows else ""
+        body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row.values()) + "</tr>" for row in self.rows)
+        return (f"<table><caption style='caption-side: bottom'>{html.escape(self.caption)}</caption>"
+                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def compare_with_record(record: Mapping[str, Any], live: Mapping[tuple, Mapping[str, Any]]) -> RecordComparison:
+    """Each setting (omega, lam, alpha) trained on the page, ``live[setting] = {"accuracy": ...,
+    "epochs": ...}``, beside the record's entry for the same setting (its first seed), or a dash
+    where the grid does not hold it."""
+    entries = record_settings(record)
+    rows = []
+    for setting, measured in live.items():
+        entry = (entries.get(tuple(float(v) for v in setting)) or [None])[0]
+        rows.append({"ω, λ, α": ", ".join(f"{v:g}" for v in setting),
+                     "this page: epochs": measured["epochs"], "this page: accuracy": float(measured["accuracy"]),
+                     "recorded: epochs (best)": None if entry is None else f"{len(entry['epochs'])} ({entry['best_epoch']})",
+                     "recorded: accuracy": None if entry is None else float(entry["accuracy"]),
+                     "recorded: active dims": None if entry is None else entry["active_dims"],
+                     "recorded: coherence": None if entry is None else _value(entry, "coherence")})
+    profile = record["identity"]["profile"]
+    shrunk = record["provenance"].get("shrunk_training_set")
+    caption = (f"Recorded: the {profile} profile trained until the validation accuracy stopped improving"
+               + (f", on {shrunk:,} training pairs" if shrunk else "") + "; a dash: not in the recorded grid.")
+    return RecordComparison(rows, caption)
+
+
+def record_table(record: Mapping[str, Any], *, lam: float | None = None, alpha: float | None = None) -> RecordComparison:
+    """The record along omega at one lambda and alpha (default: the grid's defaults): per omega the
+    number of seeds and the mean (and standard deviation over seeds) of accuracy, probe accuracy,
+    coherence and active dimensions, and the epochs trained."""
+    defaults = record["identity"]["defaults"]
+    lam = float(defaults["lam"] if lam is None else lam)
+    alpha = float(defaults["alpha"] if alpha is None else alpha)
+    entries = record_settings(record)
+
+    def spread(values: list[float]) -> str:
+        return f"{np.mean(values):.3f}" + (f" ± {np.std(values):.3f}" if len(values) > 1 else "")
+
+    rows = []
+    for setting in sorted(s for s in entries if s[1:] == (lam, alpha)):
+        seeds = entries[setting]
+        rows.append({"ω": f"{setting[0]:g}", "seeds": len(seeds),
+                     "accuracy": spread([e["accuracy"] for e in seeds]),
+                     "probe": spread([e["probe_accuracy"] for e in seeds]),
+                     "coherence": spread([_value(e, "coherence") for e in seeds]),
+                     "active dims": spread([float(e["active_dims"]) for e in seeds]).replace(".000", ""),
+                     "epochs": ", ".join(str(len(e["epochs"])) for e in seeds)})
+    return RecordComparison(rows, f"The recorded grid at λ = {lam:g}, α = {alpha:g}: mean ± standard deviation "
+                                  "over seeds; epochs trained per seed.")
+
+
+RECORD_METRICS = {"accuracy": "test accuracy (classifier on z ~ p(z|x_o))", "probe_accuracy": "linear-probe accuracy",
+                  "coherence": "coherence of generated x_M", "active_dims": "active latent dimensions"}
+
+
+def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *, height: int = 420):
+    """``metric`` (a key of :data:`RECORD_METRICS`) against omega: a thin line per lambda and alpha
+    of the grid, and a thick one at the grid's defaults with the mean and standard deviation over
+    the recorded seeds (plotly)."""
+    import plotly.graph_objects as go
+
+    if metric not in RECORD_METRICS:
+        raise ValueError(f"metric={metric!r}; choose one of {', '.join(RECORD_METRICS)}.")
+    entries = record_settings(record)
+    defaults = record["identity"]["defaults"]
+    lines = sorted({s[1:] for s in entries})
+    fig = go.Figure()
+    for lam, alpha in lines:
+        main = (lam, alpha) == (float(defaults["lam"]), float(defaults["alpha"]))
+        settings = sorted(s for s in entries if s[1:] == (lam, alpha))
+        values = [[_value(e, metric) for e in (entries[s] if main else entries[s][:1])] for s in settings]
+        fig.add_trace(go.Scatter(
+            x=[s[0] for s in settings], y=[float(np.mean(v)) for v in values], mode="lines+markers",
+            name=f"λ = {lam:g}, α = {alpha:g}" + (" (mean ± sd over seeds)" if main else ""),
+            line={"width": 4 if main else 1.2}, opacity=1.0 if main else 0.6,
+            error_y={"type": "data", "array": [float(np.std(v)) for v in values], "visible": main}))
+    fig.update_layout(height=height, xaxis={"title": {"text": "ω"}, "range": [-0.05, 1.05]},
+                      yaxis={"title": {"text": RECORD_METRICS[metric]}},
+                      title={"text": f"{RECORD_METRICS[metric]} against ω, {record['identity']['profile']} profile, "
+                                     "trained until the validation accuracy stopped improving"},
+                      legend={"font": {"size": 10}}, margin={"t": 60})
+    return fig

@@ -113,9 +113,10 @@ def write_bytes(path: Path | str, data: bytes) -> None:
                 os.unlink(tmp)
 
 
-def write_json(path: Path | str, obj: Any) -> None:
-    """``obj`` as indented JSON, atomically."""
-    write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+def write_json(path: Path | str, obj: Any, *, compact: bool = False) -> None:
+    """``obj`` as indented JSON (``compact``: no spaces at all), atomically."""
+    text = json.dumps(obj, separators=(",", ":")) if compact else json.dumps(obj, indent=1)
+    write_bytes(path, (text + "\n").encode())
 
 
 def read_json(path: Path | str) -> Any:

@@ -34,14 +34,17 @@ validation accuracy stops improving, evaluated, and written to one compact recor
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
 import os
 import shlex
 import subprocess
+import sys
 import time
 import warnings
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -57,6 +60,7 @@ from .data.paired import PairedSplits, load_paired
 from .evaluate import (accuracy, collapse_curve, generate_missing, kl_per_dimension, latent_parameters,
                        linear_probe_accuracy)
 from .latents import decode_posterior_mean, tsne_2d
+from .paths import ENV_CACHE_DIR, cache_dir
 from .profiles import check_profile
 from .store import ArtefactError, read_json, write_json
 from .train import train_or_load
@@ -194,7 +198,7 @@ def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: tor
                    for e in history["epochs"]],  # loss terms and validation accuracy per epoch
         "best_epoch": history["best_epoch"], "stopped_early": bool(history.get("stopped_early")),
         "train_seconds": round(history["train_seconds"], 1),
-        "tsne": {"prior": np.round(embedded[:n], 2).tolist(), "posterior": np.round(embedded[n:], 2).tolist()},
+        "tsne": {"prior": np.round(embedded[:n], 1).tolist(), "posterior": np.round(embedded[n:], 1).tolist()},
         "generated": {m: _uint8_images(images[0]) for m, images in generated.items()},  # x_M from p(z|x_o)
         "reconstructed": {m: _uint8_images(images) for m, images in reconstructed.items()},  # at mu_q
     }, embedded
@@ -312,18 +316,120 @@ def validate_record(record: Any) -> list[str]:
     return problems
 
 
+#: how the settings of a sweep run: one after another in this process; in local worker processes;
+#: or as tasks of a Ray cluster (an existing one at ``RAY_ADDRESS``, else a local instance).
+ENGINES = ("local", "processes", "ray")
+
+
+@dataclass
+class _Context:
+    """What every setting of one sweep is measured with (built once per process)."""
+
+    splits: PairedSplits
+    rows: torch.Tensor
+    shown: torch.Tensor
+    classifiers: dict
+
+
+_CONTEXTS: dict[str, _Context] = {}
+
+
+def _context(grid: Grid, profile: str, overrides: Mapping[str, Any], data_loader) -> _Context:
+    key = repr((grid, profile, sorted(overrides.items()), data_loader))
+    if key not in _CONTEXTS:
+        settings = grid.settings([0])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the stand-in warning: the record says so instead
+            splits = (data_loader or load_paired)(setting_config(grid, profile, settings[0], overrides).data)
+        rows, shown, _ = fixed_points(splits.test, grid.tsne_points)
+        judges = classifier_settings(profile)
+        _CONTEXTS.clear()  # one sweep's data at a time
+        _CONTEXTS[key] = _Context(splits, rows, shown, {m: modality_classifier(splits, m, judges)
+                                                        for m in splits.test.missing})
+    return _CONTEXTS[key]
+
+
+def _train_and_measure(grid: Grid, profile: str, setting: Mapping[str, Any], overrides: Mapping[str, Any],
+                       data_loader, device: str | None, reference: np.ndarray | None, progress: bool = False,
+                       env: Mapping[str, str] | None = None, threads: int | None = None) -> tuple[dict, bool]:
+    """One setting of a sweep, trained (or loaded) and measured: its record entry, and whether it was
+    loaded. Runs in this process or in a worker (``env``: the CMMD_* variables to use there)."""
+    if env:
+        os.environ.update(env)
+    if threads:
+        torch.set_num_threads(threads)
+    context = _context(grid, profile, overrides, data_loader)
+    config = setting_config(grid, profile, setting, overrides)
+    result = train_or_load(config, data=context.splits, device=choose_device(device), progress=progress)
+    measured, _ = measure_setting(result, result.data, context.rows, context.shown, context.classifiers, reference,
+                                  setting["seed"])
+    entry = {"setting": dict(setting), "config": config.to_dict(), **measured}
+    return json.loads(json.dumps(entry)), result.loaded  # the entry as it reads back
+
+
+@contextlib.contextmanager
+def _engine(engine: str, workers: int):
+    """``submit(function, *args) -> Future`` for ``engine``."""
+    if engine == "local":
+        def submit(function, *args):
+            future: Future = Future()
+            future.set_result(function(*args))  # an exception propagates at once: the record is written so far
+            return future
+        yield submit
+    elif engine == "processes":
+        import multiprocessing
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            try:
+                yield pool.submit
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    else:
+        try:
+            import ray
+        except ImportError as error:
+            raise ImportError("engine='ray' needs Ray: pip install 'cmmd-lite[ray]' (or pip install ray).") from error
+        if not ray.is_initialized():
+            address = os.environ.get("RAY_ADDRESS")
+            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+        remote = ray.remote(num_cpus=1)(_train_and_measure)
+        refs = []
+
+        def submit(function, *args):
+            refs.append(remote.remote(*args))
+            return refs[-1].future()
+        try:
+            yield submit
+        finally:
+            for ref in refs:
+                ray.cancel(ref)  # no-op for finished tasks
+
+
 def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str | Path = DEFAULT_OUT,
               overrides: Mapping[str, Any] | None = None, rebuild: bool = False, device: str | None = None,
               data_loader: Callable[[DataConfig], PairedSplits] | None = None, progress: bool = True,
-              limit: int | None = None, log: Callable[[str], None] | None = print) -> dict[str, Any]:
+              limit: int | None = None, log: Callable[[str], None] | None = print, engine: str = "local",
+              workers: int = 1, threads_per_worker: int | None = None) -> dict[str, Any]:
     """Train and measure every setting of grid ``name`` (see the module docstring); returns the record.
 
     ``overrides``: config fields for every setting (``max_train`` to shrink the training set: the
     record says so). ``limit``: stop after that many new settings (the record is complete up to
     there; rerun to continue). ``rebuild``: start a new record even if one exists.
+
+    ``engine`` (:data:`ENGINES`) and ``workers``: settings are independent jobs. ``"processes"`` runs
+    ``workers`` of them at once in local processes, ``"ray"`` as Ray tasks (``pip install ray``;
+    ``RAY_ADDRESS`` names a cluster, else a local instance with ``workers`` CPUs starts). Each worker
+    uses ``threads_per_worker`` torch threads (default: the cores divided by ``workers``). The
+    default setting runs first, alone (its t-SNE orients every other); the record keeps the grid's
+    order whatever order the jobs finish in, and is the same for every engine.
     """
     if name not in GRIDS:
         raise ValueError(f"unknown sweep {name!r}; choose from: {', '.join(GRIDS)}.")
+    if engine not in ENGINES:
+        raise ValueError(f"engine={engine!r}; choose one of {', '.join(ENGINES)}.")
+    if int(workers) < 1:
+        raise ValueError(f"workers={workers} must be at least 1.")
     grid, profile = GRIDS[name], check_profile(profile)
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
@@ -343,34 +449,43 @@ def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str 
     else:
         record = {"identity": identity, "points": {}, "settings": {}, "provenance": {}}
     torch_device = choose_device(device)
-    test = splits.test
-    rows, shown, record["points"] = fixed_points(test, grid.tsne_points)
-    settings_for_judges = classifier_settings(profile)
-    classifiers = {m: modality_classifier(splits, m, settings_for_judges) for m in test.missing}
-    reference = _reference(record)
-    began, done_now = time.perf_counter(), 0
-    todo = [s for s in settings if setting_key(s) not in record["settings"]]
+    record["points"] = fixed_points(splits.test, grid.tsne_points)[2]
+    began = time.perf_counter()
+    todo = [s for s in settings if setting_key(s) not in record["settings"]][:limit]
+    order = {setting_key(s): i for i, s in enumerate(settings)}
+    in_process = engine == "local"
+    threads = threads_per_worker or (None if in_process else max(1, (os.cpu_count() or 1) // int(workers)))
+    env = {k: v for k, v in os.environ.items() if k.startswith("CMMD_")}
+    env[ENV_CACHE_DIR] = str(cache_dir())  # the workers share this process's checkpoints
     bar = tqdm(total=len(settings), initial=len(settings) - len(todo), disable=not progress, unit="setting",
                desc=f"sweep {name} [{profile}]")
+
+    def finished(setting: Mapping[str, Any], done: tuple[dict, bool]) -> None:
+        entry, loaded = done
+        record["settings"][setting_key(setting)] = entry
+        record["settings"] = dict(sorted(record["settings"].items(), key=lambda item: order.get(item[0], len(order))))
+        record["provenance"] = _provenance(name, profile, seeds, overrides, out, torch_device, splits,
+                                           record["provenance"], time.perf_counter() - began, len(settings),
+                                           engine, int(workers))
+        write_json(path, record, compact=True)  # a few MB to commit
+        bar.update(1)
+        log(f"[sweep {name}] {setting_key(setting)}: accuracy {entry['accuracy']:.4f}, "
+            f"{len(entry['epochs'])} epochs, {'loaded' if loaded else 'trained'}")
+
+    def job(setting: Mapping[str, Any], reference: np.ndarray | None) -> tuple:
+        return (grid, profile, setting, overrides, data_loader, None if device is None else str(torch_device),
+                reference, progress and in_process, None if in_process else env, threads)
+
     try:
-        for setting in todo:
-            if limit is not None and done_now >= limit:
-                break
-            config = setting_config(grid, profile, setting, overrides)
-            result = train_or_load(config, data=splits, device=torch_device, progress=progress)
-            measured, _ = measure_setting(result, result.data, rows, shown, classifiers, reference,
-                                                 setting["seed"])
-            entry = {"setting": dict(setting), "config": config.to_dict(), **measured}
-            record["settings"][setting_key(setting)] = json.loads(json.dumps(entry))  # as it reads back
-            if reference is None:  # the first setting's map (as recorded) orients every other one
+        with _engine(engine, int(workers)) as submit:
+            reference = _reference(record)
+            if reference is None and todo:  # the first setting's map (as recorded) orients every other one
+                setting = todo.pop(0)
+                finished(setting, submit(_train_and_measure, *job(setting, None)).result())
                 reference = _reference(record)
-            record["provenance"] = _provenance(name, profile, seeds, overrides, out, torch_device, splits,
-                                               record["provenance"], time.perf_counter() - began, len(settings))
-            write_json(path, record)
-            done_now += 1
-            bar.update(1)
-            log(f"[sweep {name}] {setting_key(setting)}: accuracy {measured['accuracy']:.4f}, "
-                f"{len(measured['epochs'])} epochs, {'loaded' if result.loaded else 'trained'}")
+            futures = {submit(_train_and_measure, *job(setting, reference)): setting for setting in todo}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
     finally:
         bar.close()
     return record
@@ -455,8 +570,11 @@ def _reference(record: Mapping[str, Any]) -> np.ndarray | None:
     return np.concatenate([np.asarray(first["prior"]), np.asarray(first["posterior"])])
 
 
-def _provenance(name, profile, seeds, overrides, out, device, splits, previous, wall, n_settings) -> dict[str, Any]:
+def _provenance(name, profile, seeds, overrides, out, device, splits, previous, wall, n_settings, engine="local",
+                workers=1) -> dict[str, Any]:
     command = ["python", "-m", "cmmd_lite", "sweep", name, "--profile", profile, "--seeds", ",".join(map(str, seeds))]
+    if engine != "local" or workers != 1:
+        command += ["--engine", engine, "--workers", str(workers)]
     for key, value in overrides.items():
         command += ["--override", f"{key}={','.join(map(str, value)) if isinstance(value, (tuple, list)) else value}"]
     command += ["--out", str(out)]
@@ -464,7 +582,8 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if not sittings or sittings[-1].get("pid_wall_started") != _SITTING_START:
         sittings.append({"started_utc": now, "pid_wall_started": _SITTING_START, "commit": _commit(),
-                         "code_hash": code_hash(), "machine": machine_info(device)})
+                         "code_hash": code_hash(), "machine": machine_info(device), "engine": engine,
+                         "workers": workers})
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
     sittings[-1].update(wall_seconds=round(wall, 1), ended_utc=now,
                         load_1m=[*sittings[-1].get("load_1m", []), load])  # the machine's load after each setting
@@ -476,6 +595,6 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
 
-__all__ = ["CODE_VERSION", "GRIDS", "Grid", "MissingRecordError", "RECORDS_URL", "SweepRecordError", "check_configs",
+__all__ = ["CODE_VERSION", "ENGINES", "GRIDS", "Grid", "MissingRecordError", "RECORDS_URL", "SweepRecordError", "check_configs",
            "code_hash", "code_version", "describe_record", "fixed_points", "measure_for_record", "recorded", "decode_images", "load_record", "run_sweep",
            "validate_record"]

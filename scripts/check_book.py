@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Open every page of the built book in headless Chromium and check what a reader sees.
 
-    .venv/bin/python scripts/check_book.py [--html _build/html] [--min-sliders 1]
+    .venv/bin/python scripts/check_book.py [--html _build/html] [--min-sliders 1] [--min-explorers 2]
 
 The pages are served from a local http.server on 127.0.0.1, and every request that leaves it
 is blocked, so the check shows what a reader without internet gets. Per page it checks:
@@ -10,7 +10,9 @@ is blocked, so the check shows what a reader without internet gets. Per page it 
 * MathJax typeset every piece of math (an ``mjx-container`` inside each ``.math`` element) with
   no errors (``mjx-merror``) and no undefined macros (red text);
 * every plotly figure is drawn (``.main-svg`` in each ``.plotly-graph-div``);
-* every plotly slider is drawn, and clicking another of its steps changes the figure;
+* every plotly slider is drawn, and clicking another of its steps changes the figure; an
+  explorer has one slider each for omega, lambda and alpha, and each of the three is moved
+  (``--min-explorers``: how many such figures the book must have);
 * saved ipywidgets render, and no ipywidgets slider is left in the page (without a kernel it
   cannot change anything: build with scripts/book.sh, which makes plotly sliders instead);
 * the Colab launch link points at a notebook that exists in the repository.
@@ -175,6 +177,7 @@ def check_page(page, url: str, name: str, shots: Path, report: dict) -> list[str
     figures = page.evaluate(PLOTLY_STATE)
     report["plotly"] = len(figures)
     report["sliders"] = 0
+    report["explorers"] = sum(1 for figure in figures if figure["sliders"] >= 3)  # omega, lambda, alpha
     for figure in figures:
         if not figure["drawn"]:
             problems.append(f"{name}: plotly figure {figure['id']} was not drawn (is plotly.js loaded?)")
@@ -250,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--screenshots", type=Path, default=ROOT / "_build" / "screenshots")
     parser.add_argument("--chromium", help="path to the Chromium executable (default: /usr/bin/chromium)")
     parser.add_argument("--min-sliders", type=int, default=1, help="fail unless the book has this many plotly sliders")
+    parser.add_argument("--min-explorers", type=int, default=2,
+                        help="fail unless the book has this many figures with three sliders (omega, lambda, alpha)")
     args = parser.parse_args(argv)
 
     chromium = find_chromium(args.chromium)
@@ -305,13 +310,17 @@ def main(argv: list[str] | None = None) -> int:
     total_sliders = sum(r.get("sliders", 0) for r in reports.values())
     if total_sliders < args.min_sliders:
         problems.append(f"the book has {total_sliders} plotly slider(s); expected at least {args.min_sliders}")
-    print(f"{'page':<42} {'math':>5} {'plotly':>6} {'sliders':>7} {'widgets':>7}")
+    total_explorers = sum(r.get("explorers", 0) for r in reports.values())
+    if total_explorers < args.min_explorers:
+        problems.append(f"the book has {total_explorers} explorer(s) with three sliders; expected at least "
+                        f"{args.min_explorers}")
+    print(f"{'page':<42} {'math':>5} {'plotly':>6} {'sliders':>7} {'explorers':>9} {'widgets':>7}")
     for name, r in reports.items():
         if "redirect" in r:
             print(f"{name:<42} redirects to {r['redirect']}")
             continue
         print(f"{name:<42} {r.get('math', '-'):>5} {r.get('plotly', '-'):>6} {r.get('sliders', '-'):>7} "
-              f"{r.get('widgets', '-'):>7}")
+              f"{r.get('explorers', '-'):>9} {r.get('widgets', '-'):>7}")
     print(f"screenshots: {args.screenshots}")
     if problems:
         print(f"\n{len(problems)} problem(s):", file=sys.stderr)

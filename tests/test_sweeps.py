@@ -114,3 +114,23 @@ def test_the_cli_names_the_grids(capsys):
     assert ordered[0] == {"omega": 0.4, "lam": 1000.0, "alpha": 10.0, "seed": 0}  # the defaults train first,
     assert all(sum(s[k] != ordered[0][k] for k in ("omega", "lam", "alpha")) == 1 for s in ordered[1:10])  # then one axis off
     assert [s["seed"] for s in ordered[10:16]] == [1] * 6 and len({tuple(s.items()) for s in ordered}) == 54 + 6
+
+
+@pytest.mark.parametrize("engine", ["processes", "ray"])
+def test_the_parallel_engines_record_what_one_process_records(tmp_path, engine, monkeypatch):
+    if engine == "ray":
+        pytest.importorskip("ray")
+    alone = _run(tmp_path / "alone")
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / f"cache-{engine}"))  # nothing trained there: the workers train
+    parallel = _run(tmp_path / engine, engine=engine, workers=2, threads_per_worker=1)
+    assert (tmp_path / f"cache-{engine}" / "checkpoints").is_dir()
+
+    def without_timing(settings):
+        return {key: {k: v for k, v in entry.items() if k != "train_seconds"} for key, entry in settings.items()}
+
+    assert list(parallel["settings"]) == list(alone["settings"])  # the grid's order, whatever finished first
+    assert without_timing(parallel["settings"]) == without_timing(alone["settings"])
+    assert parallel["provenance"]["sittings"][0]["engine"] == engine
+    assert f"--engine {engine} --workers 2" in parallel["provenance"]["command"]
+    with pytest.raises(ValueError, match="engine='threads'"):
+        _run(tmp_path / "bad", engine="threads")
