@@ -41,11 +41,15 @@ TERM_LABELS = {
     "mmd": r"MMD$[q(z \mid x_o), p(z \mid x_o)]$",
     "val_accuracy": "validation accuracy",
 }
-COLLAPSE_LABELS = {
-    "posterior_vs_prior": "KL[q(z|x_o,x_M,y) || p(z|x_o)]",
-    "prior_vs_standard": "KL[p(z|x_o) || N(0, I)]",
-    "posterior_vs_standard": "KL[q(z|x_o,x_M,y) || N(0, I)]",
+# The one table of the three KL kinds of the collapse curves (Appendix E, paper Fig. 2): each as CMMD
+# names its distributions, and as any model of Fig. 2 does ("z | x_o": the latent given x_o alone,
+# ``model.prior_params``; "z | x_M": the latent that sees x_M, ``model.posterior``).
+KL_KINDS = {
+    "posterior_vs_prior": ("KL[q(z|x_o,x_M,y) || p(z|x_o)]", "KL[z|x_M || z|x_o]"),
+    "prior_vs_standard": ("KL[p(z|x_o) || N(0, I)]", "KL[z|x_o || N(0, I)]"),
+    "posterior_vs_standard": ("KL[q(z|x_o,x_M,y) || N(0, I)]", "KL[z|x_M || N(0, I)]"),
 }
+COLLAPSE_LABELS = {kind: labels[0] for kind, labels in KL_KINDS.items()}  # CMMD's names
 
 
 # --- training curves (matplotlib) ---------------------------------------------------------------
@@ -443,14 +447,9 @@ def cmmd_diagram():
 
 # --- posterior collapse across models (paper Fig. 2) --------------------------------------------------
 
-# The three KL kinds of the paper's Fig. 2, in its panel order, named for any model: "z | x_o" is the
-# latent given x_o alone (``model.prior_params``), "z | x_M" the latent that sees x_M (``model.posterior``).
+# The three KL kinds of the paper's Fig. 2 in its panel order, named for any model (KL_KINDS).
 FIG2_KINDS = ("prior_vs_standard", "posterior_vs_standard", "posterior_vs_prior")
-FIG2_TITLES = {
-    "prior_vs_standard": "KL[z|x_o || N(0, I)]",
-    "posterior_vs_standard": "KL[z|x_M || N(0, I)]",
-    "posterior_vs_prior": "KL[z|x_M || z|x_o]",
-}
+FIG2_TITLES = {kind: KL_KINDS[kind][1] for kind in FIG2_KINDS}
 MODEL_COLOURS = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f")
 
 

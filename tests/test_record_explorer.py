@@ -97,7 +97,8 @@ def test_a_committed_record_is_found_checked_and_described(record, tmp_path, mon
     made, folder = record
     assert recorded("tiny", "smoke", folder=folder / "out")["settings"] == made["settings"]
     text = describe_record(made)
-    assert text.startswith("sweep tiny (smoke profile): 6 of 6 settings recorded") and "1 sitting(s)" in text
+    assert text.startswith("sweep tiny (smoke profile): 6 of 6 settings recorded, each trained until its validation "
+                           "accuracy had not improved for 1 epochs (at most 3)") and "1 sitting(s)" in text
     with pytest.raises(MissingRecordError, match="python -m cmmd_lite sweep tiny --profile smoke"):
         recorded("tiny", "smoke", folder=tmp_path)
     tampered = copy.deepcopy(made)
