@@ -206,6 +206,12 @@ _ACCURACY_TRACES = (("accuracy", "classifier on z ~ p(z|x_o)", "#1f77b4"),
                     ("coherence", "coherence of generated x_M", "#d62728"))
 
 
+def setting_label(setting: Sequence[float]) -> str:
+    """``(omega, lam, alpha)`` as text: ``"omega=0.4, lambda=1000, alpha=10"``."""
+    omega, lam, alpha = setting
+    return f"omega={omega:g}, lambda={lam:g}, alpha={alpha:g}"
+
+
 def record_settings(record: Mapping[str, Any]) -> dict[tuple, list[dict[str, Any]]]:
     """(omega, lam, alpha) -> the record's entries for that setting, one per seed (first seed first)."""
     by_setting: dict[tuple, list[dict[str, Any]]] = {}
