@@ -282,8 +282,9 @@ def record_layout(record: Mapping[str, Any], *, height: int = 1000) -> dict[str,
     bare = {"showticklabels": False, "zeroline": False, "showgrid": False}
     modality = ", ".join(next(iter(record["settings"].values()))["generated"]) if record["settings"] else "x_M"
     return {
-        "height": height, "margin": {"t": 110, "b": 110, "l": 60, "r": 20},
-        "legend": {"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
+        "height": height, "margin": {"t": 150, "b": 110, "l": 60, "r": 20},
+        "title": {"y": 0.995, "yanchor": "top"},  # two lines above the legend
+        "legend": {"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
         "xaxis": {"domain": [0.0, 0.46], "anchor": "y", "title": {"text": "ω (this λ and α)"}, "range": [-0.05, 1.05]},
         "yaxis": {"domain": [0.68, 0.94], "anchor": "x", "range": [0, 1.02], "title": {"text": "test"}},
         "xaxis2": {"domain": [0.56, 1.0], "anchor": "y2", "title": {"text": "ε (nats)"}},

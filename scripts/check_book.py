@@ -71,11 +71,11 @@ PLOTLY_STATE = """() => [...document.querySelectorAll('.plotly-graph-div')].map(
   id: gd.id,
   drawn: !!gd.querySelector('.main-svg'),
   sliders: ((gd.layout || {}).sliders || []).length,
-  drawnSliders: gd.querySelectorAll('.slider-container').length,
+  drawnSliders: gd.querySelectorAll('.slider-group').length,  // one .slider-container holds them all
 }))"""
 
-# the traces' data, every attribute (a slider may change only colours, or an image's source), as a
-# length and a hash of the whole text; not the SVG, which changes with the slider's own knob
+# the traces' data, every attribute (a slider may change only colours, or an image's source), and the
+# title, as a length and a hash of the whole text; not the SVG, which changes with the slider's own knob
 FIGURE_SIGNATURE = """(id) => {
   const gd = document.getElementById(id);
   const digest = text => {
@@ -84,7 +84,9 @@ FIGURE_SIGNATURE = """(id) => {
     return text.length + ':' + h;
   };
   const active = ((gd._fullLayout || {}).sliders || []).map(s => s.active);
-  const data = digest(JSON.stringify(gd.data || []));
+  // the title too: a setting that a partial record lacks hides the traces and says so in the title
+  const title = ((gd._fullLayout || {}).title || {}).text || '';
+  const data = digest(JSON.stringify(gd.data || []) + title);
   return JSON.stringify({active, data});
 }"""
 
@@ -223,17 +225,25 @@ def screenshot_whole_page(page, path: Path) -> None:
 
 
 def move_slider(page, figure_id: str, index: int) -> str | None:
-    """Click a step of slider ``index`` other than the active one; the figure must change."""
+    """Click a labelled step of slider ``index`` other than the active one; the figure must change.
+
+    A dense slider labels only some of its steps, so the clicked label's text names the step."""
     before = page.evaluate(FIGURE_SIGNATURE, figure_id)
-    slider = page.locator(f'[id="{figure_id}"] .slider-container').nth(index)
+    slider = page.locator(f'[id="{figure_id}"] .slider-group').nth(index)
     labels = slider.locator(".slider-label-group")
-    n_steps = labels.count()
-    if n_steps < 2:
-        return f"plotly figure {figure_id}: slider {index} has {n_steps} step(s)"
+    steps = page.evaluate("([id, i]) => document.getElementById(id)._fullLayout.sliders[i].steps.map(s => s.label)",
+                          [figure_id, index])
+    if labels.count() < 2 or len(steps) < 2:
+        return f"plotly figure {figure_id}: slider {index} has {len(steps)} step(s)"
     active = json.loads(before)["active"][index] or 0
-    target = n_steps - 1 if active != n_steps - 1 else 0
+    choice = labels.count() - 1 if active != len(steps) - 1 else 0  # the last labelled step, or the first
+    text = (labels.nth(choice).text_content() or "").strip()  # an SVG text: its lines run together
+    plain = [re.sub(r"<[^>]+>", "", str(label)).strip() for label in steps]
+    if text not in plain:
+        return f"plotly figure {figure_id}: slider {index}: label {text!r} is none of its steps"
+    target = plain.index(text)
     slider.scroll_into_view_if_needed()  # mouse clicks use viewport coordinates
-    label_box = labels.nth(target).bounding_box()
+    label_box = labels.nth(choice).bounding_box()
     rail_box = slider.locator(".slider-rail-touch-rect").bounding_box()
     if not label_box or not rail_box:
         return f"plotly figure {figure_id}: slider {index} has no clickable rail"
@@ -241,7 +251,7 @@ def move_slider(page, figure_id: str, index: int) -> str | None:
     page.wait_for_timeout(500)
     after = page.evaluate(FIGURE_SIGNATURE, figure_id)
     if json.loads(after)["active"][index] != target:
-        return f"plotly figure {figure_id}: clicking step {target} of slider {index} did not move it"
+        return f"plotly figure {figure_id}: clicking step {target} ({text}) of slider {index} did not move it"
     if json.loads(after)["data"] == json.loads(before)["data"]:
         return f"plotly figure {figure_id}: moving slider {index} to step {target} did not change the figure"
     return None

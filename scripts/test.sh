@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up, then run every check: unit tests, the real-MNIST laptop run (when the mirror exists),
+# Set up, then run every check: unit tests with a reduced real-MNIST run (when the mirror exists),
 # the book's chapters under nbval, notebooks stored without outputs, and the built book in a browser.
 # Chapters run in the smoke profile here; `bash scripts/book.sh` builds them in the laptop profile.
 set -euo pipefail

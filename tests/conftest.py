@@ -27,6 +27,18 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ["CMMD_DATA_DIR"] = str(SHARED_DATA)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """Every test runs torch on one thread: the models and batches of the tests are tiny, and two
+    OpenMP threads on a busy 2-core machine run them several times (up to 50x) slower; and the
+    real-MNIST run's threshold was measured on one thread."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def real_mnist() -> None:
     """Skip unless real MNIST can be read (set CMMD_DATA_DIR to a folder holding MNIST/raw)."""

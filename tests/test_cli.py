@@ -8,6 +8,9 @@ import sys
 
 
 def _run(*args, cwd, env):
+    # one torch thread, as in-process tests run (tests/conftest.py): the smoke model is tiny, and two
+    # OpenMP threads on a busy 2-core machine run it several times slower
+    env = {"OMP_NUM_THREADS": "1", **env}
     return subprocess.run([sys.executable, "-m", "cmmd_lite", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 

@@ -14,15 +14,6 @@ N_CLASSES, DIM = 4, 24
 SETTINGS = ClassifierSettings(hidden=(32,), dropout=0.0, epochs=15, batch_size=64, lr=3e-3)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one thread (two OpenMP threads on a busy 2-core machine run 50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _splits(noise: float, n: int = 800, seed: int = 0):
     """x_o == x_m: class c lights up block c of the features, plus Gaussian noise, clipped to [0, 1]."""
     rng = np.random.default_rng(seed)

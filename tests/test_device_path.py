@@ -25,12 +25,8 @@ ROLES3 = {("mnist",): ("mnist_rotated", "svhn"), ("mnist", "mnist_rotated"): ("s
 
 
 @pytest.fixture(autouse=True)
-def _one_thread_and_standin(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _standin(monkeypatch):
     device_standin.install(monkeypatch.setattr)  # patched in cmmd_lite: call it as cmmd_lite.train_or_load
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_any_loader(data_config):

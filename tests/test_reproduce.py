@@ -16,15 +16,6 @@ ROLES = {"mnist2": (("mnist_rotated",), ("mnist_noisy",)), "mnist_svhn": (("mnis
 TINY = {"epochs": 1, "coherence_epochs": 1, "probe_max_train": 64, "tsne_points": 40}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: one thread (two OpenMP threads on a busy 2-core machine run 50x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_loader(config):
     """Paired splits with the config's modalities and image shapes: class c brightens row band c."""
     observed, missing = ROLES[config.dataset]

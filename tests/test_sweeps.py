@@ -17,12 +17,8 @@ TINY = Grid("tiny", "mnist2", {"omega": (0.0, 1.0), "lam": (0.0, 100.0), "alpha"
 
 @pytest.fixture(autouse=True)
 def _tiny_grid(monkeypatch, tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     monkeypatch.setitem(sweeps.GRIDS, "tiny", TINY)
     monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / "cache-a"))
-    yield
-    torch.set_num_threads(threads)
 
 
 def _run(out, **kwargs):

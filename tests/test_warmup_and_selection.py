@@ -21,15 +21,6 @@ from cmmd_lite.utils import seed_everything
 LATENT_MODELS = {"cmmd": CMMD, "vcca": VCCA, "mvae": MVAE, "mmvae": MMVAE}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny networks: threads only add overhead (and contention on a shared CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _toy_data(n=240, seed=0):
     """x_o carries the class weakly, x_M strongly (as in test_train)."""
     rng = np.random.default_rng(seed)
