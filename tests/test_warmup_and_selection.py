@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 
 import numpy as np
 import pytest
 import torch
 
 import cmmd_lite.train as train_module
-from cmmd_lite import Config, get_config, paired_from_arrays, train_or_load
+from cmmd_lite import Config, get_config, train_or_load
 from cmmd_lite.__main__ import _add_config_flags, config_from_args
 from cmmd_lite.baselines import MMVAE, MVAE, VCCA
 from cmmd_lite.config import FIELD_SECTION, ObjectiveConfig, parse_overrides
@@ -17,18 +18,12 @@ from cmmd_lite.model import CMMD
 from cmmd_lite.store import load_tensors
 from cmmd_lite.train import build_model, checkpoint_dir_for, fit, validation_loss
 from cmmd_lite.utils import seed_everything
+from test_store import _toy_data as store_toy_data
 
 LATENT_MODELS = {"cmmd": CMMD, "vcca": VCCA, "mvae": MVAE, "mmvae": MMVAE}
 
 
-def _toy_data(n=240, seed=0):
-    """x_o carries the class weakly, x_M strongly (as in test_train)."""
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, 3, n)
-    centres = rng.normal(size=(3, 6))
-    x_o = centres[y] * 2.0 + rng.normal(size=(n, 6))
-    x_m = np.concatenate([centres[y] * 3.0, centres[y][:, ::-1]], axis=1) + 0.3 * rng.normal(size=(n, 12))
-    return paired_from_arrays(x_o, x_m, y, seed=seed)
+_toy_data = functools.partial(store_toy_data, n=240)  # x_o carries the class weakly, x_M strongly
 
 
 def _config(**overrides):
