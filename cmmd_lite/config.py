@@ -205,9 +205,9 @@ class TrainConfig:
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "objective": ObjectiveConfig, "train": TrainConfig}
 _MMVAE_ONLY = ("mmvae_bound", "importance_samples")  # objective fields only MMVAE reads
-# Fields added after configs were first recorded, with the value that trains as before: ``to_dict``
-# leaves them out at that value, so the configs of checkpoints and records written before they
-# existed stay equal to the ones this code builds, and so do their fingerprints.
+# Fields added after checkpoints were first fingerprinted, with the value that trains as before: the
+# training key leaves them out at that value, so the fingerprints (checkpoint folders) of configs that
+# do not use them stay what they were. (Stored configs without them read back with the default.)
 _ADDED_LATER = {("objective", "kl_warmup_epochs"): 0}
 
 
@@ -238,12 +238,7 @@ class Config:
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        """Every field by section, except the fields of ``_ADDED_LATER`` at their old behaviour's value."""
-        raw = dataclasses.asdict(self)
-        for (section, name), before in _ADDED_LATER.items():
-            if raw[section][name] == before:
-                del raw[section][name]
-        return raw
+        return dataclasses.asdict(self)
 
     def selection(self) -> str:
         """What picks the kept epoch (and drives ``patience``): ``"val_accuracy"``, the highest
@@ -268,13 +263,16 @@ class Config:
 
     def training_key(self) -> dict[str, Any]:
         """The fields that decide what training produces: every field of :meth:`to_dict` except the
-        labels ``name`` and ``profile``, the MMVAE-only fields for the other models and the KL
-        warm-up for M-x_o (which has no KL term). (``eval_samples`` stays: it scores the validation
+        labels ``name`` and ``profile``, the fields added later at their old value (``_ADDED_LATER``),
+        the MMVAE-only fields for the other models and the KL warm-up for M-x_o (which has no KL term). (``eval_samples`` stays: it scores the validation
         epochs, so it picks the kept weights.) A selection other than by validation accuracy
         (alpha = 0, :meth:`selection`) is part of the key, so checkpoints selected by another rule
         are never reused."""
         key = self.to_dict()
         del key["name"], key["profile"]
+        for (section, name), before in _ADDED_LATER.items():
+            if key[section][name] == before:
+                del key[section][name]
         if self.model.model_type != "mmvae":
             for name in _MMVAE_ONLY:
                 del key["objective"][name]
@@ -311,7 +309,7 @@ class Config:
 
     def diff(self, other: "Config") -> dict[str, tuple[Any, Any]]:
         """Fields that differ, as ``{"section.field": (self_value, other_value)}``."""
-        mine, theirs = _flatten(dataclasses.asdict(self)), _flatten(dataclasses.asdict(other))
+        mine, theirs = _flatten(self.to_dict()), _flatten(other.to_dict())
         return {k: (mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))
                 if mine.get(k) != theirs.get(k)}
 

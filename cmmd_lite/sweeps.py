@@ -271,25 +271,24 @@ def load_record(path: Path | str, expected: Mapping[str, Any] | None = None) -> 
 
 def check_configs(record: Mapping[str, Any], path: Path | str = "the record") -> None:
     """Refuse (SweepRecordError) a record whose settings were trained with configs other than the
-    ones this code builds for them, e.g. after a default changed."""
+    ones this code builds for them, e.g. after a default changed (compared as checkpoints are:
+    :meth:`~cmmd_lite.config.Config.trains_like`)."""
     identity = record["identity"]
     grid = GRIDS.get(identity["grid"])
     if grid is None:
         raise SweepRecordError(f"{path} is a record of grid {identity['grid']!r}, which this code does not define.")
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in identity.get("overrides", {}).items()}
     for key, entry in record["settings"].items():
-        now = json.loads(json.dumps(setting_config(grid, identity["profile"], entry["setting"], overrides).to_dict()))
-        if entry["config"] != now:
-            fields = sorted(_differing(entry["config"], now))
+        now = setting_config(grid, identity["profile"], entry["setting"], overrides)
+        try:
+            then = Config.from_dict(entry["config"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise SweepRecordError(f"{path}: setting {key} has no readable config ({error}).") from error
+        if not then.trains_like(now):
+            fields = [k for k in then.diff(now) if k not in ("name", "profile")]
             raise SweepRecordError(f"{path}: setting {key} was trained with another config than this code builds "
                                    f"(differs in {', '.join(fields)}). Rebuild the record "
                                    "(python -m cmmd_lite sweep NAME --rebuild).")
-
-
-def _differing(a: Any, b: Any, prefix: str = "") -> list[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [f for k in sorted(set(a) | set(b)) for f in _differing(a.get(k), b.get(k), f"{prefix}{k}.")]
-    return [] if a == b else [prefix.rstrip(".")]
 
 
 _SETTING_KEYS = {"setting": dict, "config": dict, "accuracy": float, "probe_accuracy": float, "collapse": dict,
