@@ -404,8 +404,8 @@ def record_table(record: Mapping[str, Any], *, lam: float | None = None, alpha: 
     alpha = float(defaults["alpha"] if alpha is None else alpha)
     entries = record_settings(record)
 
-    def spread(values: list[float]) -> str:
-        return f"{np.mean(values):.3f}" + (f" ± {np.std(values):.3f}" if len(values) > 1 else "")
+    def spread(values: list[float], digits: int = 3) -> str:
+        return f"{np.mean(values):.{digits}f}" + (f" ± {np.std(values):.{digits}f}" if len(values) > 1 else "")
 
     rows = []
     for setting in sorted(s for s in entries if s[1:] == (lam, alpha)):
@@ -414,7 +414,7 @@ def record_table(record: Mapping[str, Any], *, lam: float | None = None, alpha: 
                      "accuracy": spread([e["accuracy"] for e in seeds]),
                      "probe": spread([e["probe_accuracy"] for e in seeds]),
                      "coherence": spread([_value(e, "coherence") for e in seeds]),
-                     "active dims": spread([float(e["active_dims"]) for e in seeds]).replace(".000", ""),
+                     "active dims": spread([e["active_dims"] for e in seeds], digits=1),
                      "epochs": ", ".join(str(len(e["epochs"])) for e in seeds)})
     return RecordComparison(rows, f"The recorded grid at λ = {lam:g}, α = {alpha:g}: mean ± standard deviation "
                                   "over seeds; epochs trained per seed.")

@@ -234,8 +234,9 @@ def controls_figure(frames: Mapping[tuple, Sequence[Any]], axes: Mapping[str, Se
     for trace in frames[active]:
         fig.add_trace(trace)
     fig.update_traces(visible=True)
+    base_title = {"title": {"text": go.Layout(layout or {}).title.text or ""}}  # after a hidden frame's title
     shown = [go.Frame(data=[{**(t.to_plotly_json() if hasattr(t, "to_plotly_json") else dict(t)), "visible": True}
-                            for t in frames[s]], name=control_key(s), layout=frame_layouts.get(s))
+                            for t in frames[s]], name=control_key(s), layout=frame_layouts.get(s, base_title))
              for s in frames]
     hidden = [go.Frame(data=[{"visible": False}] * n_traces, name=control_key(s),
                        layout={"title": {"text": describe(s)}})

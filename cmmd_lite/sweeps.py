@@ -201,7 +201,7 @@ def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: tor
         "tsne": {"prior": np.round(embedded[:n], 1).tolist(), "posterior": np.round(embedded[n:], 1).tolist()},
         "generated": {m: _uint8_images(images[0]) for m, images in generated.items()},  # x_M from p(z|x_o)
         "reconstructed": {m: _uint8_images(images) for m, images in reconstructed.items()},  # at mu_q
-    }, embedded
+    }
 
 
 def fixed_points(test, n_points: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, list[int]]]:
@@ -224,8 +224,8 @@ def measure_for_record(result, splits: PairedSplits, record: Mapping[str, Any], 
     rows, shown, points = fixed_points(splits.test, len(record["points"]["tsne_rows"]))
     judges = classifier_settings(check_profile(profile))
     classifiers = {m: modality_classifier(splits, m, judges) for m in splits.test.missing}
-    measured, _ = measure_setting(result, result.data, rows, shown, classifiers,
-                                  _reference(record) if same_data else None, seed)
+    measured = measure_setting(result, result.data, rows, shown, classifiers,
+                               _reference(record) if same_data else None, seed)
     entry = {"setting": {**{k: getattr(result.config.objective, k) for k in ("omega", "lam", "alpha")}, "seed": seed},
              "config": result.config.to_dict(), **measured, "trained_here": profile}
     if not same_data:
@@ -333,13 +333,16 @@ class _Context:
 _CONTEXTS: dict[str, _Context] = {}
 
 
-def _context(grid: Grid, profile: str, overrides: Mapping[str, Any], data_loader) -> _Context:
+def _context(grid: Grid, profile: str, overrides: Mapping[str, Any], data_loader,
+             splits: PairedSplits | None = None) -> _Context:
+    """The context of a sweep in this process; ``splits``: its data, when the caller loaded it already."""
     key = repr((grid, profile, sorted(overrides.items()), data_loader))
     if key not in _CONTEXTS:
-        settings = grid.settings([0])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the stand-in warning: the record says so instead
-            splits = (data_loader or load_paired)(setting_config(grid, profile, settings[0], overrides).data)
+        if splits is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the stand-in warning: the record says so instead
+                first = setting_config(grid, profile, grid.settings([0])[0], overrides)
+                splits = (data_loader or load_paired)(first.data)
         rows, shown, _ = fixed_points(splits.test, grid.tsne_points)
         judges = classifier_settings(profile)
         _CONTEXTS.clear()  # one sweep's data at a time
@@ -360,8 +363,8 @@ def _train_and_measure(grid: Grid, profile: str, setting: Mapping[str, Any], ove
     context = _context(grid, profile, overrides, data_loader)
     config = setting_config(grid, profile, setting, overrides)
     result = train_or_load(config, data=context.splits, device=choose_device(device), progress=progress)
-    measured, _ = measure_setting(result, result.data, context.rows, context.shown, context.classifiers, reference,
-                                  setting["seed"])
+    measured = measure_setting(result, result.data, context.rows, context.shown, context.classifiers, reference,
+                               setting["seed"])
     entry = {"setting": dict(setting), "config": config.to_dict(), **measured}
     return json.loads(json.dumps(entry)), result.loaded  # the entry as it reads back
 
@@ -449,6 +452,8 @@ def run_sweep(name: str, profile: str, *, seeds: Sequence[int] = (0,), out: str 
         record = {"identity": identity, "points": {}, "settings": {}, "provenance": {}}
     torch_device = choose_device(device)
     record["points"] = fixed_points(splits.test, grid.tsne_points)[2]
+    if engine == "local":  # the settings run here: on the data loaded above, not loaded again
+        _context(grid, profile, overrides, data_loader, splits)
     began = time.perf_counter()
     todo = [s for s in settings if setting_key(s) not in record["settings"]][:limit]
     order = {setting_key(s): i for i, s in enumerate(settings)}

@@ -147,6 +147,11 @@ def test_grid_explorer_static_has_a_slider_per_axis():
     assert [s.currentvalue.prefix for s in fig.layout.sliders] == ["omega = ", "alpha = "]
     with pytest.raises(ValueError):  # a setting off the sliders' values
         grid_explorer(_bar_traces, [(0.2, 10.0)], axes={"omega": [0.1], "alpha": [10.0]}, live=False)
+    # without per-setting titles, a shown frame puts the figure's own title back after a hidden one's
+    plain = grid_explorer(_bar_traces, settings, axes={"omega": [0.1, 0.5], "alpha": [1.0, 10.0]}, live=False,
+                          layout={"title": {"text": "sums"}})
+    frames = {f.name: f for f in plain.frames}
+    assert frames["0.5|1"].layout.title.text == "sums" and "not trained yet" in frames["0.1|1"].layout.title.text
 
 
 def test_grid_explorer_live_sliders_and_train_button():
