@@ -282,8 +282,7 @@ def record_layout(record: Mapping[str, Any], *, height: int = 1000) -> dict[str,
     bare = {"showticklabels": False, "zeroline": False, "showgrid": False}
     modality = ", ".join(next(iter(record["settings"].values()))["generated"]) if record["settings"] else "x_M"
     return {
-        "height": height, "margin": {"t": 150, "b": 110, "l": 60, "r": 20},
-        "title": {"y": 0.995, "yanchor": "top"},  # two lines above the legend
+        "height": height, "margin": {"t": 170, "b": 110, "l": 60, "r": 20},  # the title's two lines, then the legend
         "legend": {"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
         "xaxis": {"domain": [0.0, 0.46], "anchor": "y", "title": {"text": "ω (this λ and α)"}, "range": [-0.05, 1.05]},
         "yaxis": {"domain": [0.68, 0.94], "anchor": "x", "range": [0, 1.02], "title": {"text": "test"}},
@@ -291,12 +290,14 @@ def record_layout(record: Mapping[str, Any], *, height: int = 1000) -> dict[str,
         "yaxis2": {"domain": [0.68, 0.94], "anchor": "x2", "range": [-0.02, 1.02],
                    "title": {"text": "fraction collapsed"}},
         "xaxis3": {"domain": [0.0, 0.48], "anchor": "y3", "title": {"text": "prior means mu_p(x_o), t-SNE"}, **bare},
-        "yaxis3": {"domain": [0.27, 0.6], "anchor": "x3", **bare},
+        "yaxis3": {"domain": [0.3, 0.6], "anchor": "x3", **bare},
         "xaxis4": {"domain": [0.52, 1.0], "anchor": "y4", "title": {"text": "posterior means mu_q, t-SNE"}, **bare},
-        "yaxis4": {"domain": [0.27, 0.6], "anchor": "x4", **bare},
+        "yaxis4": {"domain": [0.3, 0.6], "anchor": "x4", **bare},
         "xaxis5": {"domain": [0.0, 1.0], "anchor": "y5", **bare},
-        "yaxis5": {"domain": [0.0, 0.2], "anchor": "x5", "scaleanchor": "x5", **bare,
-                   "title": {"text": f"{modality}: from p(z|x_o) (top), at mu_q (bottom)", "font": {"size": 11}}},
+        "yaxis5": {"domain": [0.0, 0.19], "anchor": "x5", "scaleanchor": "x5", **bare},
+        "annotations": [{"text": f"{modality}, one test pair per class: generated from p(z|x_o) (top row), "
+                                 "decoded at mu_q (bottom row)", "xref": "paper", "yref": "paper", "x": 0.0,
+                         "y": 0.2, "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}}],
     }
 
 
@@ -414,7 +415,7 @@ def record_table(record: Mapping[str, Any], *, lam: float | None = None, alpha: 
                      "accuracy": spread([e["accuracy"] for e in seeds]),
                      "probe": spread([e["probe_accuracy"] for e in seeds]),
                      "coherence": spread([_value(e, "coherence") for e in seeds]),
-                     "active dims": spread([e["active_dims"] for e in seeds], digits=1),
+                     "active dims": spread([e["active_dims"] for e in seeds], digits=1 if len(seeds) > 1 else 0),
                      "epochs": ", ".join(str(len(e["epochs"])) for e in seeds)})
     return RecordComparison(rows, f"The recorded grid at λ = {lam:g}, α = {alpha:g}: mean ± standard deviation "
                                   "over seeds; epochs trained per seed.")
@@ -447,7 +448,8 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
             error_y={"type": "data", "array": [float(np.std(v)) for v in values], "visible": main}))
     fig.update_layout(height=height, xaxis={"title": {"text": "ω"}, "range": [-0.05, 1.05]},
                       yaxis={"title": {"text": RECORD_METRICS[metric]}},
-                      title={"text": f"{RECORD_METRICS[metric]} against ω, {record['identity']['profile']} profile, "
-                                     "trained until the validation accuracy stopped improving"},
+                      title={"text": f"{RECORD_METRICS[metric]} against ω<br><sup>the {record['identity']['profile']} "
+                                     "record: each setting trained until its validation accuracy stopped "
+                                     "improving</sup>"},
                       legend={"font": {"size": 10}}, margin={"t": 60})
     return fig

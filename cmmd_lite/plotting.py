@@ -257,11 +257,11 @@ def controls_figure(frames: Mapping[tuple, Sequence[Any]], axes: Mapping[str, Se
 def show_controls_figure(fig: Any) -> None:
     """Display a :func:`controls_figure` with :data:`CONTROLS_SCRIPT`, through the configured plotly
     renderer; outside IPython (a script, where no page runs the script) nothing is shown: save it
-    with ``fig.write_html(path, post_script=CONTROLS_SCRIPT)``."""
+    with ``fig.write_html(path, post_script=CONTROLS_SCRIPT, auto_play=False)``."""
     from IPython import get_ipython
 
     if get_ipython() is not None:
-        fig.show(post_script=CONTROLS_SCRIPT)
+        fig.show(post_script=CONTROLS_SCRIPT, auto_play=False)  # frames are chosen by the sliders, never played
 
 
 def in_live_kernel() -> bool:
