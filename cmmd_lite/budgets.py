@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import PROFILES, Config, current_profile, get_config
-from .profiles import PROFILE_TABLE
+from .profiles import PROFILE_TABLE, variant
 
 # Per profile, per chapter: the "chapters" variants of the one profile table (measurements there).
 CHAPTER_BUDGETS: dict[str, dict[str, dict[str, Any]]] = {
@@ -79,7 +79,8 @@ ENV_SWEEPS = "CMMD_SWEEPS"
 def chapter_record(name: str) -> dict[str, Any]:
     """The record of sweep ``name`` a chapter explores: the committed ``laptop`` record
     (:func:`cmmd_lite.sweeps.recorded`), or with ``CMMD_SWEEPS=rebuild`` the sweep run here in the
-    current profile (into the cache: ``records/rebuilt``; a rerun resumes it)."""
+    current profile, with the profile's ``"sweeps"`` overrides (those of the committed record in the
+    laptop profile), into the cache (``records/rebuilt``; a rerun resumes it)."""
     import os
 
     from .paths import cache_dir
@@ -89,7 +90,9 @@ def chapter_record(name: str) -> dict[str, Any]:
     if mode == "committed":
         return recorded(name, "laptop")
     if mode == "rebuild":
-        return run_sweep(name, current_profile(), out=cache_dir("records", "rebuilt"))
+        profile = current_profile()
+        return run_sweep(name, profile, seeds=(0, 1, 2), overrides=variant(profile, "sweeps"),
+                         out=cache_dir("records", "rebuilt"))
     raise ValueError(f"{ENV_SWEEPS}={mode!r}: set it to 'committed' (read the committed record) or 'rebuild'.")
 
 

@@ -16,7 +16,9 @@ overrides) per consumer:
   turn the paper's Appendix C config into the profile's (:func:`cmmd_lite.config.get_config`);
 * ``"chapters"``: the book's per-chapter budgets on top of those (:mod:`cmmd_lite.budgets`);
 * ``"coherence"``: the digit classifiers that judge coherence (:mod:`cmmd_lite.coherence`);
-* ``"reproduce"``: run options of ``reproduce`` (:mod:`cmmd_lite.reproduce`).
+* ``"reproduce"``: run options of ``reproduce`` (:mod:`cmmd_lite.reproduce`);
+* ``"sweeps"``: the config overrides the book's recorded sweeps use (``--override`` of
+  ``python -m cmmd_lite sweep``; :func:`cmmd_lite.budgets.chapter_record` rebuilds with them).
 
 This module imports nothing of cmmd_lite, so every layer can read it.
 """
@@ -54,6 +56,7 @@ PROFILE_TABLE: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         "chapters": {},  # the paper's settings: no overrides
         "coherence": {"*": {"hidden": (1024,), "epochs": 20, "batch_size": 128}},
         "reproduce": {"*": {"tsne_points": 5_000, "probe_max_train": 10_000, "coherence_samples": 1}},
+        "sweeps": {},  # the paper's settings, every epoch cap of the paper
     },
     "laptop": {
         "configs": {
@@ -89,6 +92,9 @@ PROFILE_TABLE: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         # well under a minute per modality on 2 cores
         "coherence": {"*": {"hidden": (512,), "epochs": 5, "batch_size": 128}},
         "reproduce": {"*": {"tsne_points": 2_000, "probe_max_train": 10_000, "coherence_samples": 1}},
+        # the committed laptop records: 10,000 pairs per setting (so a grid fits in a few sittings on
+        # 2 cores), up to 100 epochs (alpha = 10 needs 70 to 100 to plateau there)
+        "sweeps": {"*": {"max_train": 10_000, "epochs": 100}},
     },
     "smoke": {
         "configs": {
@@ -108,6 +114,7 @@ PROFILE_TABLE: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         },
         "coherence": {"*": {"hidden": (128,), "epochs": 10, "batch_size": 128}},
         "reproduce": {"*": {"tsne_points": 400, "probe_max_train": 2_000, "coherence_samples": 1}},
+        "sweeps": {},
     },
 }
 

@@ -127,3 +127,22 @@ def test_a_setting_trained_outside_the_sweep_is_measured_like_the_sweep(record):
     extended = copy.deepcopy(made)
     extended["settings"]["omega=0.5,trained here"] = entry
     assert validate_record(extended) == [] and "tsne_labels" not in entry  # the record's data: its own points
+
+
+def test_the_committed_records_use_the_profile_tables_sweep_overrides(monkeypatch):
+    from cmmd_lite import budgets
+    from cmmd_lite.profiles import variant
+
+    committed = recorded("mnist2", "laptop")  # results/sweeps of this checkout
+    overrides = {k: v for k, v in committed["identity"]["overrides"].items()}
+    assert overrides == variant("laptop", "sweeps") and committed["identity"]["seeds"] == [0, 1, 2]
+    calls = []
+    monkeypatch.setattr(sweeps, "run_sweep", lambda *args, **kwargs: calls.append((args, kwargs)) or committed)
+    monkeypatch.setenv(budgets.ENV_SWEEPS, "rebuild")
+    monkeypatch.setenv("CMMD_PROFILE", "laptop")
+    budgets.chapter_record("mnist2")  # rebuilds what was committed, in the current profile
+    (args, kwargs), = calls
+    assert args == ("mnist2", "laptop") and kwargs["overrides"] == overrides and kwargs["seeds"] == (0, 1, 2)
+    monkeypatch.setenv(budgets.ENV_SWEEPS, "sometimes")
+    with pytest.raises(ValueError, match="CMMD_SWEEPS='sometimes'"):
+        budgets.chapter_record("mnist2")
