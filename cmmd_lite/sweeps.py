@@ -587,7 +587,7 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
     sittings = list(previous.get("sittings", []))
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if not sittings or sittings[-1].get("pid_wall_started") != _SITTING_START:
-        sittings.append({"started_utc": now, "pid_wall_started": _SITTING_START, "commit": _commit(),
+        sittings.append({"started_utc": _sitting_started_utc(), "pid_wall_started": _SITTING_START, "commit": _commit(),
                          "code_hash": code_hash(), "machine": machine_info(device), "engine": engine,
                          "workers": workers})
     load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
@@ -600,6 +600,12 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
 
 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
+
+
+def _sitting_started_utc(sitting_start: str = _SITTING_START) -> str:
+    """When a sitting began, read from its ``pid_wall_started`` key (process id, then Unix time)."""
+    started = datetime.fromtimestamp(int(sitting_start.rsplit("-", 1)[1]), timezone.utc)
+    return started.isoformat(timespec="seconds")
 
 __all__ = ["CODE_VERSION", "ENGINES", "GRIDS", "Grid", "MissingRecordError", "RECORDS_URL", "SweepRecordError", "check_configs",
            "code_hash", "code_version", "describe_record", "fixed_points", "measure_for_record", "recorded", "decode_images", "load_record", "run_sweep",

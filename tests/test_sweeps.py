@@ -45,6 +45,10 @@ def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
     assert prov["sittings"][0]["machine"]["torch"] == torch.__version__ and prov["svhn_standin"] is False
     assert record["identity"]["code_version"] == sweeps.CODE_VERSION
     assert prov["sittings"][0]["code_hash"] == sweeps.code_hash()
+    # the sitting starts when this process did, before its first setting ended
+    sitting = prov["sittings"][0]
+    assert sitting["started_utc"] == sweeps._sitting_started_utc(sitting["pid_wall_started"])
+    assert sitting["started_utc"] <= sitting["ended_utc"]
     stored = json.loads((tmp_path / "out" / "tiny-smoke.json").read_text())
     assert stored["settings"] == json.loads(json.dumps(record["settings"]))
     assert (tmp_path / "out" / "tiny-smoke.json").stat().st_size < 500_000
