@@ -276,11 +276,23 @@ def record_traces(record: Mapping[str, Any], setting: tuple,
     return traces
 
 
+def record_x_m_label(record: Mapping[str, Any]) -> str:
+    """The generated modalities of a record, readable; the SVHN stand-in named as such."""
+    from .data.paired import MODALITY_LABELS
+    from .data.svhn_standin import STANDIN_LABEL
+
+    if not record["settings"]:
+        return "x_M"
+    names = next(iter(record["settings"].values()))["generated"]
+    standin = record["provenance"].get("svhn_standin")
+    return ", ".join(STANDIN_LABEL if standin and name == "svhn" else MODALITY_LABELS.get(name, name) for name in names)
+
+
 def record_layout(record: Mapping[str, Any], *, height: int = 1000) -> dict[str, Any]:
     """The panels of :func:`record_traces`: accuracy against omega and the collapse curves on top,
     the two t-SNE maps in the middle, the digits below."""
     bare = {"showticklabels": False, "zeroline": False, "showgrid": False}
-    modality = ", ".join(next(iter(record["settings"].values()))["generated"]) if record["settings"] else "x_M"
+    modality = record_x_m_label(record)
     return {
         "height": height, "margin": {"t": 170, "b": 110, "l": 60, "r": 20},  # the title's two lines, then the legend
         "legend": {"orientation": "h", "y": 1.01, "yanchor": "bottom", "x": 0, "font": {"size": 11}},
@@ -314,7 +326,8 @@ def record_title(record: Mapping[str, Any], setting: tuple,
     return (f"ω = {setting[0]:g}, λ = {setting[1]:g}, α = {setting[2]:g}: accuracy {entry['accuracy']:.3f}, "
             f"probe {entry['probe_accuracy']:.3f}, coherence {coherence:.2f}"
             f"<br><sup>{entry['active_dims']} of {z_dim} latent dimensions active; best epoch {entry['best_epoch']} "
-            f"of {epochs} ({stop}); {entry['train_seconds'] / 60:.1f} min of training</sup>")
+            f"of {epochs} ({stop}); {entry['train_seconds'] / 60:.1f} min of training"
+            + ("; x_M is the SVHN STAND-IN" if record["provenance"].get("svhn_standin") else "") + "</sup>")
 
 
 def record_explorer(record: Mapping[str, Any], *, train: Callable[[tuple, Callable[[int, int], None]], Mapping[str, Any]]
@@ -450,6 +463,7 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
                       yaxis={"title": {"text": RECORD_METRICS[metric]}},
                       title={"text": f"{RECORD_METRICS[metric]} against ω<br><sup>the {record['identity']['profile']} "
                                      "record: each setting trained until its validation accuracy stopped "
-                                     "improving</sup>"},
+                                     "improving" + ("; x_M is the SVHN STAND-IN" if record["provenance"].get(
+                                         "svhn_standin") else "") + "</sup>"},
                       legend={"font": {"size": 10}}, margin={"t": 60})
     return fig

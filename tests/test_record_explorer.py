@@ -146,3 +146,21 @@ def test_the_committed_records_use_the_profile_tables_sweep_overrides(monkeypatc
     monkeypatch.setenv(budgets.ENV_SWEEPS, "sometimes")
     with pytest.raises(ValueError, match="CMMD_SWEEPS='sometimes'"):
         budgets.chapter_record("mnist2")
+
+
+def test_a_record_of_the_svhn_standin_says_so_in_every_view(record):
+    from cmmd_lite.data.svhn_standin import STANDIN_LABEL
+    from cmmd_lite.explore import record_axis_figure, record_layout, record_title, record_x_m_label
+
+    made, _ = record
+    setting = next(iter(record_settings(made)))
+    assert "STAND-IN" not in record_title(made, setting) and record_x_m_label(made) == "noisy MNIST"
+    standin = copy.deepcopy(made)
+    standin["provenance"]["svhn_standin"] = True
+    for entry in standin["settings"].values():  # as a MNIST -> SVHN record holds them
+        for kind in ("generated", "reconstructed"):
+            entry[kind] = {"svhn": entry[kind]["mnist_noisy"]}
+    assert record_x_m_label(standin) == STANDIN_LABEL
+    assert STANDIN_LABEL in record_layout(standin)["annotations"][0]["text"]
+    assert "SVHN STAND-IN" in record_title(standin, setting)
+    assert "SVHN STAND-IN" in record_axis_figure(standin).layout.title.text
