@@ -438,10 +438,12 @@ RECORD_METRICS = {"accuracy": "test accuracy (classifier on z ~ p(z|x_o))", "pro
                   "coherence": "coherence of generated x_M", "active_dims": "active latent dimensions"}
 
 
-def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *, height: int = 420):
+def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *, height: int = 420,
+                       reference: Mapping[str, float] | None = None):
     """``metric`` (a key of :data:`RECORD_METRICS`) against omega: a thin line per lambda and alpha
     of the grid, and a thick one at the grid's defaults with the mean and standard deviation over
-    the recorded seeds (plotly)."""
+    the recorded seeds (plotly). ``reference``: label -> value, drawn as dashed horizontal lines
+    (e.g. the paper's numbers, on the metric's scale)."""
     import plotly.graph_objects as go
 
     if metric not in RECORD_METRICS:
@@ -459,6 +461,9 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
             name=f"λ = {lam:g}, α = {alpha:g}" + (" (mean ± sd over seeds)" if main else ""),
             line={"width": 4 if main else 1.2}, opacity=1.0 if main else 0.6,
             error_y={"type": "data", "array": [float(np.std(v)) for v in values], "visible": main}))
+    for (label, value), colour in zip((reference or {}).items(), ("#444444", "#8c564b", "#e377c2", "#7f7f7f")):
+        fig.add_trace(go.Scatter(x=[-0.05, 1.05], y=[value, value], mode="lines", name=f"{label}: {value:g}",
+                                 line={"dash": "dash", "color": colour, "width": 1}))
     fig.update_layout(height=height, xaxis={"title": {"text": "ω"}, "range": [-0.05, 1.05]},
                       yaxis={"title": {"text": RECORD_METRICS[metric]}},
                       title={"text": f"{RECORD_METRICS[metric]} against ω<br><sup>the {record['identity']['profile']} "

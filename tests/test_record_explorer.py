@@ -164,3 +164,17 @@ def test_a_record_of_the_svhn_standin_says_so_in_every_view(record):
     assert STANDIN_LABEL in record_layout(standin)["annotations"][0]["text"]
     assert "SVHN STAND-IN" in record_title(standin, setting)
     assert "SVHN STAND-IN" in record_axis_figure(standin).layout.title.text
+
+
+def test_the_axis_figure_draws_one_line_per_grid_line_and_each_reference(record):
+    from cmmd_lite.explore import record_axis_figure
+
+    made, _ = record
+    lines = {s[1:] for s in record_settings(made)}
+    plain = record_axis_figure(made, "accuracy")
+    assert len(plain.data) == len(lines)
+    marked = record_axis_figure(made, "accuracy", reference={"paper": 0.976, "other": 0.957})
+    assert len(marked.data) == len(lines) + 2
+    assert [t.y for t in marked.data[-2:]] == [(0.976, 0.976), (0.957, 0.957)] and "paper" in marked.data[-2].name
+    with pytest.raises(ValueError, match="choose one of"):
+        record_axis_figure(made, "nonsense")
