@@ -46,6 +46,7 @@ from . import paths
 from .profiles import variant
 from .data.paired import PairedData, PairedSplits, device_and_dtype
 from .evaluate import chunks, evaluating, generate_missing
+from .fitting import FitLoop, gradient_step, shuffled_batches
 from .store import ArtefactError, load_tensors, locked, save_tensors
 from .validation import check_choice, check_positive_int, check_range
 
@@ -228,9 +229,10 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
                               device: str | torch.device | None = None) -> ModalityClassifier:
     """Fit a :class:`ModalityClassifier` on the training images of ``modality`` (no caching).
 
-    Adam on cross-entropy, shuffled by a generator seeded with ``settings.seed``; the weights of
-    the epoch with the best validation accuracy are kept (the last epoch's when there is no
-    validation image). Global random states are restored afterwards.
+    Adam on cross-entropy, shuffled by a generator seeded with ``settings.seed``, in the loop
+    that fits every model (:mod:`cmmd_lite.fitting`); the weights of the epoch with the best
+    validation accuracy are kept (the last epoch's when there is no validation image). Global
+    random states are restored afterwards.
     """
     settings = settings.validate()
     device = torch.device(device) if device is not None else torch.device("cpu")
@@ -250,31 +252,20 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
                                    settings.dropout, settings.arch, settings.standardize).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         shuffle = torch.Generator().manual_seed(settings.seed)
-        best_val, best_epoch, best_state = -1.0, 0, None
-        for epoch in range(1, settings.epochs + 1):
+        loop = FitLoop(model)
+        for _ in loop.epochs(settings.epochs):
             model.train()
-            order = torch.randperm(len(labels), generator=shuffle)
-            for rows in chunks(len(labels), settings.batch_size):
-                batch = order[rows]
+            for batch in shuffled_batches(len(labels), settings.batch_size, shuffle):
                 logits = model(_as_float(images[batch].to(device)))
-                loss = F.cross_entropy(logits, labels[batch].to(device))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-            if val_images is None:
-                best_epoch, best_state = epoch, None
-                continue
-            val_accuracy = _accuracy(model.predict(val_images), val_labels, n_classes, "micro")
-            if val_accuracy > best_val:
-                best_val, best_epoch = val_accuracy, epoch
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    if best_state is not None:
-        model.load_state_dict(best_state)
+                gradient_step(optimizer, F.cross_entropy(logits, labels[batch].to(device)))
+            loop.end_epoch(None if val_images is None else
+                           _accuracy(model.predict(val_images), val_labels, n_classes, "micro"))
+    loop.keep_best()
     model.eval()
     model.info = {"modality": modality, "settings": _settings_dict(settings), "arch": model.arch,
                   "n_train_images": len(labels),
                   "n_val_images": 0 if val_labels is None else len(val_labels),
-                  "best_val_accuracy": None if val_images is None else best_val, "best_epoch": best_epoch,
+                  "best_val_accuracy": loop.best_score, "best_epoch": loop.best_epoch,
                   "train_seconds": time.perf_counter() - began, "loaded": False, "cache_file": None}
     return model
 

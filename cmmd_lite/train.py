@@ -27,6 +27,7 @@ from .config import Config, ObjectiveConfig
 from .store import ArtefactError, fingerprint, load_tensors, locked, read_json, save_tensors, write_json
 from .data.paired import PairedData, PairedSplits, load_paired
 from .evaluate import accuracy, evaluating
+from .fitting import FitLoop, gradient_step, shuffled_batches
 from .baselines import model_class
 from .losses import kl_warmup_weight
 from .model import MultimodalModel
@@ -157,7 +158,8 @@ def load_checkpoint(folder: Path | str, config: Config | None = None, data: Pair
 def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoint_dir: Path | None = None,
         progress: bool = True, on_epoch: Callable[[dict[str, Any], MultimodalModel], None] | None = None,
         save_every_s: float = SAVE_EVERY_S) -> dict[str, Any]:
-    """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch.
+    """Minimise the negative of Eq. 5 with Adam; keep the weights of the best validation epoch
+    (the loop of :mod:`cmmd_lite.fitting`, which also fits the coherence classifiers).
 
     The best epoch is chosen by :meth:`Config.selection <cmmd_lite.config.Config.selection>`: the
     highest validation accuracy (``history["selection"] == "val_accuracy"``), or at alpha = 0, where
@@ -189,12 +191,12 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
                          "(raise DataConfig.val_fraction, or pass a larger val split).")
     optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
     shuffle = torch.Generator().manual_seed(config.train.seed)
+    loop = FitLoop(model, minimize=selection == "val_loss", patience=config.train.patience)
     seed_everything(config.train.seed)
     history: dict[str, Any] = {"epochs": [], "best_epoch": None, "best_val_accuracy": -1.0, "completed": False,
                                "device": str(device), "train_seconds": 0.0, "selection": selection}
     if selection == "val_loss":
         history["best_val_loss"] = None
-    start_epoch, best_state = 0, None
     if checkpoint_dir is not None and (checkpoint_dir / "state.pt").is_file():
         state = load_tensors(checkpoint_dir / "state.pt", device)
         model.load_state_dict(state["model"])
@@ -205,27 +207,24 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
             torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         history = json.loads(state["history"])
         history.setdefault("selection", "val_accuracy")  # a state saved before the history named it
-        start_epoch = len(history["epochs"])
-        best_state = state.get("best")
+        loop.resume(len(history["epochs"]), history["best_epoch"], history[f"best_{selection}"], state.get("best"))
 
-    batch_size, n_train = config.train.batch_size, len(train)
+    batch_size, n_train, start_epoch = config.train.batch_size, len(train), loop.epochs_done
     steps_per_epoch = math.ceil(n_train / batch_size)
     last_save, saved_epochs = _now(), start_epoch
     bar = tqdm(total=config.train.epochs * steps_per_epoch, initial=start_epoch * steps_per_epoch,
                disable=not progress, desc=f"{config.name} [{config.profile}]", unit="step", mininterval=1.0)
     try:
-        for epoch in range(start_epoch, config.train.epochs):
-            if _patience_ran_out(history, config.train.patience):  # a resumed run that had stopped
-                break
+        for epoch in loop.epochs(config.train.epochs):  # none when a resumed run had run out of patience
             began = time.perf_counter()
 
             def report(steps_done: int, means: dict[str, float]) -> None:
-                bar.update(epoch * steps_per_epoch + steps_done - bar.n)
+                bar.update((epoch - 1) * steps_per_epoch + steps_done - bar.n)
                 bar.set_postfix({t: f"{v:.3g}" for t, v in means.items()}, refresh=False)
 
             try:
                 means = train_epoch(model, optimizer, train, config.objective, batch_size, shuffle,
-                                    epoch=epoch + 1, report=report)
+                                    epoch=epoch, report=report)
             except NonFiniteLossError as error:
                 if checkpoint_dir is None:
                     kept = "No checkpoint folder was given, so nothing was saved."
@@ -234,64 +233,46 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
                 else:
                     kept = f"The state after epoch {saved_epochs} is kept in {checkpoint_dir}."
                 raise NonFiniteLossError(f"{error} {kept}") from None
-            record = {"epoch": epoch + 1, **means}
+            record = {"epoch": epoch, **means}
             record["val_accuracy"] = accuracy(model, val, n_samples=config.train.eval_samples, seed=config.train.seed)
             if selection == "val_loss":
                 record["val_loss"] = validation_loss(model, val, config.objective, batch_size, seed=config.train.seed)
                 if not math.isfinite(record["val_loss"]):
-                    raise NonFiniteLossError(f"the validation loss became {record['val_loss']} in epoch {epoch + 1}. "
+                    raise NonFiniteLossError(f"the validation loss became {record['val_loss']} in epoch {epoch}. "
                                              "Try a smaller learning rate (lr), or check the inputs for extreme values.")
             record["seconds"] = time.perf_counter() - began
             history["epochs"].append(record)
             history["train_seconds"] += record["seconds"]
             bar.set_postfix({"loss": f"{record['loss']:.4g}", "val_acc": f"{record['val_accuracy']:.4f}",
                              **({"val_loss": f"{record['val_loss']:.4g}"} if selection == "val_loss" else {})})
-            improved = _improves(record, history)
+            improved = loop.end_epoch(record[selection])
             if improved:
-                history["best_val_accuracy"], history["best_epoch"] = record["val_accuracy"], epoch + 1
+                history["best_val_accuracy"], history["best_epoch"] = record["val_accuracy"], epoch
                 if selection == "val_loss":
                     history["best_val_loss"] = record["val_loss"]
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            stopping = _patience_ran_out(history, config.train.patience)
+            stopping = loop.patience_ran_out
             if stopping:
                 history["stopped_early"] = True
             if checkpoint_dir is not None:
                 # best.pt when the weights improve; state.pt (where a resumed run starts; it carries its
                 # own copy of the best weights) on the cadence and after the last epoch
                 if improved:
-                    save_tensors(checkpoint_dir / "best.pt", {"epoch": epoch + 1, "weights": best_state})
+                    save_tensors(checkpoint_dir / "best.pt", {"epoch": epoch, "weights": loop.best_weights})
                 now = _now()
-                if now - last_save >= save_every_s or epoch + 1 == config.train.epochs or stopping:
+                if now - last_save >= save_every_s or epoch == config.train.epochs or stopping:
                     save_tensors(checkpoint_dir / "state.pt",
-                                 _resume_state(model, optimizer, shuffle, device, history, best_state))
-                    last_save, saved_epochs = now, epoch + 1
+                                 _resume_state(model, optimizer, shuffle, device, history, loop.best_weights))
+                    last_save, saved_epochs = now, epoch
                 write_json(checkpoint_dir / "history.json", history)
             if on_epoch is not None:
                 on_epoch(record, model)
-            if stopping:
-                break
     finally:
         bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    loop.keep_best()
     history["completed"] = True
     if checkpoint_dir is not None:
         write_json(checkpoint_dir / "history.json", history)
     return history
-
-
-def _improves(record: dict[str, Any], history: dict[str, Any]) -> bool:
-    """Whether the epoch ``record`` beats the best so far by the history's selection criterion
-    (strictly: a tie keeps the earlier epoch)."""
-    if history["selection"] == "val_loss":
-        return history["best_val_loss"] is None or record["val_loss"] < history["best_val_loss"]
-    return record["val_accuracy"] > history["best_val_accuracy"]
-
-
-def _patience_ran_out(history: dict[str, Any], patience: int | None) -> bool:
-    """The stopping rule: ``patience`` epochs since the best epoch (by the history's selection criterion)."""
-    best = history.get("best_epoch")
-    return patience is not None and best is not None and len(history["epochs"]) - best >= patience
 
 
 def _resume_state(model: MultimodalModel, optimizer: torch.optim.Optimizer, shuffle: torch.Generator,
@@ -344,17 +325,14 @@ def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train:
     """
     device = next(model.parameters()).device
     model.train()
-    order = torch.randperm(len(train), generator=shuffle).to(device)
+    batches = shuffled_batches(len(train), batch_size, shuffle, device)
     sums = torch.zeros(len(TERMS), device=device)
-    seen, n_steps = 0, math.ceil(len(train) / batch_size)
-    for step in range(n_steps):
-        rows = order[step * batch_size:(step + 1) * batch_size]
+    seen, n_steps = 0, len(batches)
+    for step, rows in enumerate(batches):
         if len(rows) >= 2:  # the MMD estimate needs two samples
             kl_weight = kl_warmup_weight(objective.kl_warmup_epochs, epoch, step / n_steps)
             terms = model.objective(*train.batch(rows), objective, validate=False, kl_weight=kl_weight)
-            optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
-            optimizer.step()
+            gradient_step(optimizer, terms.loss)
             sums += torch.stack([getattr(terms, t).detach() for t in TERMS]) * len(rows)
             seen += len(rows)
         if (step + 1) % _CHECK_EVERY == 0 or step + 1 == n_steps:
