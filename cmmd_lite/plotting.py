@@ -4,7 +4,11 @@ matplotlib (static figures) and plotly (interactive ones) are imported inside th
 so ``import cmmd_lite`` never needs them and never picks a backend or a renderer.
 
 * :func:`plot_history` -- the terms of Eq. 5 and the validation accuracy, per epoch (matplotlib).
-* :func:`collapse_figure` -- posterior-collapse curves (Appendix E), one trace per KL (plotly).
+* :func:`collapse_traces`, :func:`collapse_figure` -- posterior-collapse curves (Appendix E), one
+  trace per KL (plotly); :func:`collapse_explorer` -- those of one setting at a time, with a slider;
+  :func:`collapse_bars_figure` -- their mean over epsilon per setting, beside the accuracy.
+* :func:`trained_settings_figure` -- one view per trained (omega, lambda, alpha) setting: collapse
+  curves, the weighted terms of Eq. 5 and the validation accuracy, with a slider.
 * :func:`slider_figure` -- a plotly figure with a slider over precomputed frames; it stays
   interactive in the static HTML book (no kernel needed).
 * :func:`controls_figure` -- a plotly figure with one slider per axis of a grid (omega, lambda,
@@ -12,6 +16,9 @@ so ``import cmmd_lite`` never needs them and never picks a backend or a renderer
 * :func:`widget_or_static` -- ipywidgets sliders in a live kernel, :func:`slider_figure` otherwise
   (also on Colab, which does not draw plotly figures inside widgets).
 * :func:`image_grid` -- paired images, one row per modality (stand-ins are labelled as such).
+* :func:`image_explorer` -- one greyscale image per slider step (a heatmap);
+  :func:`image_rows_explorer` -- labelled rows of images per slider step (one picture,
+  :func:`image_rows_mosaic`).
 * :func:`cmmd_diagram` -- the forward pass of paper Fig. 1 as a small graph (matplotlib).
 * :func:`collapse_panels_traces`, :func:`collapse_panels_layout` -- paper Fig. 2: collapse curves of
   several models (CMMD and the baselines) in three panels, one per KL kind (plotly).
@@ -50,6 +57,8 @@ KL_KINDS = {
     "posterior_vs_standard": ("KL[q(z|x_o,x_M,y) || N(0, I)]", "KL[z|x_M || N(0, I)]"),
 }
 COLLAPSE_LABELS = {kind: labels[0] for kind, labels in KL_KINDS.items()}  # CMMD's names
+# a colour per KL kind where several figures must agree (the encoder-vs-prior curve is blue)
+KL_COLOURS = {"posterior_vs_prior": "#1f77b4", "prior_vs_standard": "#ff7f0e", "posterior_vs_standard": "#2ca02c"}
 
 
 # --- training curves (matplotlib) ---------------------------------------------------------------
@@ -90,22 +99,129 @@ def plot_history(history: Mapping[str, Any], terms: Sequence[str] = ("loss", "nl
 
 # --- posterior collapse (plotly) ------------------------------------------------------------------
 
+# the axes of every collapse figure (Appendix E): epsilon against the fraction of dimensions collapsed
+COLLAPSE_AXES = {"xaxis_title": "epsilon (nats)", "yaxis_title": "fraction of dimensions collapsed",
+                 "yaxis_range": [-0.02, 1.02], "legend": {"orientation": "h", "y": -0.25}}
+
+
+def collapse_traces(curves: Mapping[str, Sequence[float]], epsilons: Sequence[float] = COLLAPSE_EPSILONS, *,
+                    colours: Mapping[str, str] | None = None,
+                    reference: Mapping[str, Sequence[float]] | None = None) -> list[Any]:
+    """Fraction of latent dimensions collapsed at each epsilon (Appendix E), one plotly trace per curve.
+
+    ``curves`` is :func:`cmmd_lite.collapse_curves` or ``evaluate(...)["collapse"]`` (KL kinds are
+    named by :data:`COLLAPSE_LABELS`); ``colours``: curve -> colour (default: plotly's); ``reference``:
+    name -> a curve to compare with, drawn after them as a dotted black line.
+    """
+    import plotly.graph_objects as go
+
+    x = [float(e) for e in epsilons]
+    colours = colours or {}
+    traces = [go.Scatter(x=x, y=[float(v) for v in curve], mode="lines+markers", marker={"size": 4},
+                         name=COLLAPSE_LABELS.get(name, name),
+                         **({"line": {"color": colours[name]}} if name in colours else {}))
+              for name, curve in curves.items()]
+    traces += [go.Scatter(x=x, y=[float(v) for v in curve], mode="lines", line={"dash": "dot", "color": "black"},
+                          name=name)
+               for name, curve in (reference or {}).items()]
+    return traces
+
+
 def collapse_figure(curves: Mapping[str, Sequence[float]], epsilons: Sequence[float] = COLLAPSE_EPSILONS,
                     *, title: str = "Posterior collapse (Lucas et al. 2019)"):
-    """Fraction of latent dimensions collapsed at each epsilon, one trace per KL kind.
+    """Fraction of latent dimensions collapsed at each epsilon, one trace per KL kind (:func:`collapse_traces`).
 
     ``curves`` is :func:`cmmd_lite.collapse_curves` or ``evaluate(...)["collapse"]``.
     """
     import plotly.graph_objects as go
 
-    fig = go.Figure()
-    for name, curve in curves.items():
-        fig.add_trace(go.Scatter(x=list(map(float, epsilons)), y=list(map(float, curve)), mode="lines+markers",
-                                 marker={"size": 4}, name=COLLAPSE_LABELS.get(name, name)))
-    fig.update_layout(title=title, xaxis_title="epsilon (nats)", yaxis_title="fraction of dimensions collapsed",
-                      yaxis_range=[-0.02, 1.02], height=420, legend={"orientation": "h", "y": -0.25},
-                      margin={"t": 50, "b": 10})
+    fig = go.Figure(collapse_traces(curves, epsilons))
+    fig.update_layout(title=title, **COLLAPSE_AXES, height=420, margin={"t": 50, "b": 10})
     return fig
+
+
+def collapse_explorer(curves: Mapping[Any, Mapping[str, Sequence[float]]],
+                      epsilons: Sequence[float] = COLLAPSE_EPSILONS, *, label: str = "",
+                      title: Callable[[Any], str] | None = None, active: int = 0,
+                      colours: Mapping[str, str] | None = KL_COLOURS,
+                      reference: Mapping[str, Sequence[float]] | None = None,
+                      layout: Mapping[str, Any] | None = None, live: bool | None = None):
+    """The collapse curves (Appendix E) of one setting at a time, a slider over the settings
+    (:func:`widget_or_static`): ``curves`` maps each setting to its curves (``evaluate(...)["collapse"]``);
+    ``colours`` and ``reference`` as in :func:`collapse_traces`; ``layout`` adds to :data:`COLLAPSE_AXES`."""
+    return widget_or_static(lambda setting: collapse_traces(curves[setting], epsilons, colours=colours,
+                                                            reference=reference),
+                            list(curves), layout={**COLLAPSE_AXES, "height": 440, **(layout or {})}, label=label,
+                            title=title, active=active, live=live)
+
+
+def collapse_bars_figure(mean_collapse: Mapping[str, Mapping[str, float]], accuracy: Mapping[str, float], *,
+                         title: str = "", accuracy_name: str = "validation accuracy",
+                         colours: Mapping[str, str] = KL_COLOURS):
+    """Grouped bars of the mean collapse fraction over epsilon (Appendix E), a colour per KL kind and a
+    group per setting (``mean_collapse[kind][setting]``), with ``accuracy[setting]`` as a black line."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for kind, values in mean_collapse.items():
+        fig.add_bar(x=list(values), y=[float(v) for v in values.values()], name=COLLAPSE_LABELS.get(kind, kind),
+                    marker_color=colours.get(kind))
+    fig.add_scatter(x=list(accuracy), y=[float(a) for a in accuracy.values()], name=accuracy_name,
+                    mode="lines+markers", line={"color": "black", "width": 3})
+    fig.update_layout(barmode="group", height=420, yaxis_range=[0, 1.02], title=title,
+                      legend={"orientation": "h", "y": -0.2})
+    return fig
+
+
+# the three panels of :func:`trained_settings_figure`
+SETTINGS_LAYOUT = {
+    "height": 460, "legend": {"orientation": "h", "y": -0.3},
+    "xaxis": {"domain": [0.0, 0.26], "title": "epsilon (nats)"},
+    "yaxis": {"range": [-0.02, 1.02], "title": "fraction collapsed"},
+    "xaxis2": {"domain": [0.38, 0.62], "anchor": "y2"},
+    "yaxis2": {"anchor": "x2", "type": "log", "title": "last epoch (nats, log)"},
+    "xaxis3": {"domain": [0.74, 1.0], "anchor": "y3", "title": "epoch", "dtick": 1},
+    "yaxis3": {"anchor": "x3", "range": [0, 1], "title": "val. accuracy"},
+}
+
+
+def _weighted_terms(setting: Sequence[float], record: Mapping[str, float]) -> dict[str, float]:
+    """The terms of the negative Eq. 5 as the loss weights them, for one epoch's ``record`` of
+    ``history["epochs"]`` at ``setting = (omega, lam, alpha)`` (the MMD term is absent at omega = 1)."""
+    omega, lam, alpha = setting
+    return {"-log p(x_M|x_o,z)": record["nll_x_m"], "alpha * CE": alpha * record["nll_y"],
+            "omega * KL": omega * record["kl"],
+            "(1-omega) lambda MMD": (1 - omega) * lam * record["mmd"] if omega < 1 else 0.0}
+
+
+def trained_settings_figure(results: Mapping[tuple, Mapping[str, Any]], *, active: int = 0):
+    """One view per trained setting (omega, lambda, alpha), a slider over them (:func:`slider_figure`):
+    the collapse curves on the test pairs (Appendix E), the weighted terms of Eq. 5 at the last epoch
+    (log scale) and the validation accuracy per epoch; the title gives the
+    test accuracy. ``results``: setting -> ``{"history": ..., "metrics": evaluate(...)}``."""
+    import plotly.graph_objects as go
+
+    from .explore import setting_label
+
+    frames, step_labels, frame_layouts = {}, {}, {}
+    for setting, result in results.items():
+        history, metrics = result["history"], result["metrics"]
+        epochs = history["epochs"]
+        weighted = _weighted_terms(setting, epochs[-1])
+        name = setting_label(setting)
+        frames[name] = [
+            *collapse_traces(metrics["collapse"], metrics["collapse_epsilons"]),
+            go.Bar(x=list(weighted), y=list(weighted.values()), name="weighted loss terms", xaxis="x2",
+                   yaxis="y2", marker={"color": "#7f7f7f"}, showlegend=False),
+            go.Scatter(x=[e["epoch"] for e in epochs], y=[e["val_accuracy"] for e in epochs], mode="lines+markers",
+                       name="validation accuracy", xaxis="x3", yaxis="y3", showlegend=False,
+                       line={"color": "#2ca02c"}),
+        ]
+        omega, lam, alpha = setting
+        step_labels[name] = f"ω={omega:g}<br>λ={lam:g}<br>α={alpha:g}"
+        frame_layouts[name] = {"title": {"text": f"{name}: test accuracy {metrics['accuracy']:.3f}"}}
+    return slider_figure(frames, layout=SETTINGS_LAYOUT, step_labels=step_labels, frame_layouts=frame_layouts,
+                         active=active)
 
 
 # --- sliders over precomputed frames ----------------------------------------------------------------
@@ -396,6 +512,74 @@ def image_grid(data: PairedData, rows: Sequence[int] | torch.Tensor | slice, *,
     if title:
         fig.suptitle(title)
     return fig
+
+
+def image_explorer(image: Callable[[Any], np.ndarray | torch.Tensor], values: Sequence[Any], *, label: str = "",
+                   title: Callable[[Any], str] | None = None, active: int = 0, width: int = 420, height: int = 460,
+                   live: bool | None = None):
+    """An explorer of one greyscale image per value (:func:`widget_or_static`): ``image(value)`` is
+    (H, W) in [0, 1], drawn upright as a heatmap, so hovering shows the pixel values."""
+    import plotly.graph_objects as go
+
+    def traces(value: Any) -> list[Any]:
+        return [go.Heatmap(z=np.asarray(image(value)), colorscale="gray", zmin=0, zmax=1, showscale=False)]
+
+    layout = {"width": width, "height": height, "xaxis": {"visible": False},
+              "yaxis": {"visible": False, "autorange": "reversed", "scaleanchor": "x"}}
+    return widget_or_static(traces, values, layout=layout, label=label, title=title, active=active, live=live)
+
+
+def image_rows_mosaic(rows: Sequence[tuple[str, torch.Tensor | np.ndarray]], *,
+                      pad: int = 2) -> tuple[np.ndarray, list[float]]:
+    """Labelled rows of images, ``(label, (n, C, H, W) in [0, 1])`` with the same n, as one picture
+    (:func:`cmmd_lite.explore.image_mosaic`, one row each): grey images become RGB, smaller ones are
+    padded with black to the largest. Returns the (H, W, 3) uint8 picture and the y of each row's centre."""
+    import torch.nn.functional as F
+
+    from .explore import image_mosaic
+
+    if not rows:
+        raise ValueError("image_rows_mosaic needs at least one row.")
+    batches = [torch.as_tensor(images, dtype=torch.float32) for _, images in rows]
+    n_cols = len(batches[0])
+    if any(batch.ndim != 4 or len(batch) != n_cols for batch in batches):
+        raise ValueError("every row needs (n, C, H, W) images with the same n; "
+                         f"got {[tuple(b.shape) for b in batches]}.")
+    height, width = max(b.shape[2] for b in batches), max(b.shape[3] for b in batches)
+    padded = []
+    for batch in batches:
+        batch = batch.expand(-1, 3, -1, -1) if batch.shape[1] == 1 else batch
+        top, left = (height - batch.shape[2]) // 2, (width - batch.shape[3]) // 2
+        padded.append(F.pad(batch, (left, width - batch.shape[3] - left, top, height - batch.shape[2] - top)))
+    picture = image_mosaic(torch.cat(padded), n_cols=n_cols, pad=pad)
+    return picture, [pad + height / 2 + i * (height + pad) for i in range(len(rows))]
+
+
+def image_rows_explorer(rows: Callable[[Any], Sequence[tuple[str, torch.Tensor | np.ndarray]]],
+                        values: Sequence[Any], *, label: str = "", title: Callable[[Any], str] | None = None,
+                        active: int = 0, pad: int = 2, height: int = 430, live: bool | None = None):
+    """An explorer of labelled rows of images (:func:`image_rows_mosaic`) per value
+    (:func:`widget_or_static`); ``rows(value)`` gives the same labels for every value, which name the rows."""
+    from .explore import image_trace
+
+    values = list(values)
+    computed: dict[Any, Sequence[tuple[str, Any]]] = {}
+
+    def rows_of(value: Any) -> Sequence[tuple[str, Any]]:
+        if value not in computed:  # the labels and the first frame need the same rows
+            computed[value] = rows(value)
+        return computed[value]
+
+    labels = [name for name, _ in rows_of(values[active])]
+    _, centres = image_rows_mosaic(rows_of(values[active]), pad=pad)
+
+    def traces(value: Any) -> list[Any]:
+        picture, _ = image_rows_mosaic(rows_of(value), pad=pad)
+        return [image_trace(picture, name=f"{label}{value}")]
+
+    layout = {"height": height, "margin": {"l": 200, "r": 10, "t": 50, "b": 10}, "xaxis": {"visible": False},
+              "yaxis": {"tickvals": centres, "ticktext": labels, "tickfont": {"size": 11}}}
+    return widget_or_static(traces, values, layout=layout, label=label, title=title, active=active, live=live)
 
 
 # --- the model's forward pass (paper Fig. 1) ----------------------------------------------------------
