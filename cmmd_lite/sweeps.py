@@ -318,6 +318,25 @@ def validate_record(record: Any) -> list[str]:
 #: how the settings of a sweep run: one after another in this process; in local worker processes;
 #: or as tasks of a Ray cluster (an existing one at ``RAY_ADDRESS``, else a local instance).
 ENGINES = ("local", "processes", "ray")
+_RAY_STARTS = 3  # attempts to start a local Ray node
+
+
+def _start_ray(ray: Any, workers: int) -> None:
+    """Connect to the cluster at ``RAY_ADDRESS``, or start a local Ray node with ``workers`` CPUs.
+    Ray gives a local node 30 s to start, too little on a busy machine: a start that timed out is
+    tried again, up to :data:`_RAY_STARTS` times."""
+    address = os.environ.get("RAY_ADDRESS")
+    for attempt in range(1, _RAY_STARTS + 1):
+        try:
+            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+            return
+        except Exception as error:
+            if "timed out during startup" not in str(error) or attempt == _RAY_STARTS:
+                raise
+            ray.shutdown()
+            print(f"[sweep] Ray's local node did not start in time (attempt {attempt} of {_RAY_STARTS}); trying again",
+                  file=sys.stderr)
 
 
 @dataclass
@@ -392,9 +411,7 @@ def _engine(engine: str, workers: int):
         except ImportError as error:
             raise ImportError("engine='ray' needs Ray: pip install 'cmmd-lite[ray]' (or pip install ray).") from error
         if not ray.is_initialized():
-            address = os.environ.get("RAY_ADDRESS")
-            ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
-                     log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(sys.path)}})
+            _start_ray(ray, workers)
         remote = ray.remote(num_cpus=1)(_train_and_measure)
         refs = []
 

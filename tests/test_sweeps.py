@@ -136,3 +136,31 @@ def test_the_parallel_engines_record_what_one_process_records(tmp_path, monkeypa
         assert f"--engine {engine} --workers 2" in parallel["provenance"]["command"]
     with pytest.raises(ValueError, match="engine='threads'"):
         _run(tmp_path / "bad", engine="threads")
+
+
+def test_a_ray_start_that_timed_out_is_tried_again(monkeypatch):
+    calls = []
+
+    class FakeRay:
+        def __init__(self, failures, message="The current node timed out during startup."):
+            self.failures, self.message = failures, message
+
+        def init(self, **options):
+            calls.append(options)
+            if sum(c != "shutdown" for c in calls) <= self.failures:
+                raise Exception(self.message)
+
+        def shutdown(self):
+            calls.append("shutdown")
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    sweeps._start_ray(FakeRay(failures=1), workers=2)
+    assert calls[0]["num_cpus"] == 2 and calls[1] == "shutdown" and len(calls) == 3
+    calls.clear()
+    with pytest.raises(Exception, match="timed out"):  # gives up after _RAY_STARTS attempts
+        sweeps._start_ray(FakeRay(failures=sweeps._RAY_STARTS), workers=2)
+    assert len([c for c in calls if c != "shutdown"]) == sweeps._RAY_STARTS
+    calls.clear()
+    with pytest.raises(Exception, match="no such cluster"):  # any other error is not retried
+        sweeps._start_ray(FakeRay(failures=1, message="no such cluster"), workers=2)
+    assert len(calls) == 1
