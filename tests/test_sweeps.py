@@ -118,6 +118,7 @@ def test_the_cli_names_the_grids(capsys):
     assert [s["seed"] for s in ordered[10:16]] == [1] * 6 and len({tuple(s.items()) for s in ordered}) == 54 + 6
 
 
+@pytest.mark.alone
 def test_the_parallel_engines_record_what_one_process_records(tmp_path, monkeypatch):
     # the first setting alone (it orients the t-SNE), then two at once on two workers
     alone = _run(tmp_path / "alone", limit=3)
