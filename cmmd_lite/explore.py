@@ -464,11 +464,13 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
     for (label, value), colour in zip((reference or {}).items(), ("#444444", "#8c564b", "#e377c2", "#7f7f7f")):
         fig.add_trace(go.Scatter(x=[-0.05, 1.05], y=[value, value], mode="lines", name=f"{label}: {value:g}",
                                  line={"dash": "dash", "color": colour, "width": 1}))
-    fig.update_layout(height=height, xaxis={"title": {"text": "ω"}, "range": [-0.05, 1.05]},
+    fig.update_layout(height=height + (22 * len(fig.data) if reference else 0),  # room for the legend below
+                      xaxis={"title": {"text": "ω"}, "range": [-0.05, 1.05]},
                       yaxis={"title": {"text": RECORD_METRICS[metric]}},
                       title={"text": f"{RECORD_METRICS[metric]} against ω<br><sup>the {record['identity']['profile']} "
                                      "record: each setting trained until its validation accuracy stopped "
                                      "improving" + ("; x_M is the SVHN STAND-IN" if record["provenance"].get(
                                          "svhn_standin") else "") + "</sup>"},
-                      legend={"font": {"size": 10}}, margin={"t": 60})
+                      legend={"font": {"size": 10}, **({"orientation": "h", "y": -0.25} if reference else {})},
+                      margin={"t": 60})  # the references' long labels below the plot, not beside it
     return fig
