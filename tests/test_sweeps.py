@@ -118,23 +118,25 @@ def test_the_cli_names_the_grids(capsys):
     assert [s["seed"] for s in ordered[10:16]] == [1] * 6 and len({tuple(s.items()) for s in ordered}) == 54 + 6
 
 
-@pytest.mark.alone
-def test_the_parallel_engines_record_what_one_process_records(tmp_path, monkeypatch):
+@pytest.mark.parametrize("engine", ["processes", pytest.param("ray", marks=[
+    pytest.mark.alone, pytest.mark.skipif(not importlib.util.find_spec("ray"), reason="Ray is not installed (the test extra)")])])
+def test_the_parallel_engines_record_what_one_process_records(tmp_path, monkeypatch, engine):
     # the first setting alone (it orients the t-SNE), then two at once on two workers
     alone = _run(tmp_path / "alone", limit=3)
-    engines = ["processes"] + (["ray"] if importlib.util.find_spec("ray") else [])  # ray: the test extra
 
     def without_timing(settings):
         return {key: {k: v for k, v in entry.items() if k != "train_seconds"} for key, entry in settings.items()}
 
-    for engine in engines:
-        monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / f"cache-{engine}"))  # nothing trained there yet
-        parallel = _run(tmp_path / engine, engine=engine, workers=2, threads_per_worker=1, limit=3)
-        assert (tmp_path / f"cache-{engine}" / "checkpoints").is_dir()  # the workers trained
-        assert list(parallel["settings"]) == list(alone["settings"])  # the grid's order, whatever finished first
-        assert without_timing(parallel["settings"]) == without_timing(alone["settings"]), engine
-        assert parallel["provenance"]["sittings"][0]["engine"] == engine
-        assert f"--engine {engine} --workers 2" in parallel["provenance"]["command"]
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / f"cache-{engine}"))  # nothing trained there yet
+    parallel = _run(tmp_path / engine, engine=engine, workers=2, threads_per_worker=1, limit=3)
+    assert (tmp_path / f"cache-{engine}" / "checkpoints").is_dir()  # the workers trained
+    assert list(parallel["settings"]) == list(alone["settings"])  # the grid's order, whatever finished first
+    assert without_timing(parallel["settings"]) == without_timing(alone["settings"]), engine
+    assert parallel["provenance"]["sittings"][0]["engine"] == engine
+    assert f"--engine {engine} --workers 2" in parallel["provenance"]["command"]
+
+
+def test_an_unknown_engine_is_refused(tmp_path):
     with pytest.raises(ValueError, match="engine='threads'"):
         _run(tmp_path / "bad", engine="threads")
 
