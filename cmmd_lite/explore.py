@@ -288,6 +288,11 @@ def record_x_m_label(record: Mapping[str, Any]) -> str:
     return ", ".join(STANDIN_LABEL if standin and name == "svhn" else MODALITY_LABELS.get(name, name) for name in names)
 
 
+def _standin_note(record: Mapping[str, Any]) -> str:
+    """The subtitles' warning for a record made on the SVHN stand-in ('' otherwise)."""
+    return "; x_M is the SVHN STAND-IN" if record["provenance"].get("svhn_standin") else ""
+
+
 def record_layout(record: Mapping[str, Any], *, height: int = 1000) -> dict[str, Any]:
     """The panels of :func:`record_traces`: accuracy against omega and the collapse curves on top,
     the two t-SNE maps in the middle, the digits below."""
@@ -327,7 +332,7 @@ def record_title(record: Mapping[str, Any], setting: tuple,
             f"probe {entry['probe_accuracy']:.3f}, coherence {coherence:.2f}"
             f"<br><sup>{entry['active_dims']} of {z_dim} latent dimensions active; best epoch {entry['best_epoch']} "
             f"of {epochs} ({stop}); {entry['train_seconds'] / 60:.1f} min of training"
-            + ("; x_M is the SVHN STAND-IN" if record["provenance"].get("svhn_standin") else "") + "</sup>")
+            + _standin_note(record) + "</sup>")
 
 
 def record_explorer(record: Mapping[str, Any], *, train: Callable[[tuple, Callable[[int, int], None]], Mapping[str, Any]]
@@ -469,8 +474,7 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
                       yaxis={"title": {"text": RECORD_METRICS[metric]}},
                       title={"text": f"{RECORD_METRICS[metric]} against ω<br><sup>the {record['identity']['profile']} "
                                      "record: each setting trained until its validation accuracy stopped "
-                                     "improving" + ("; x_M is the SVHN STAND-IN" if record["provenance"].get(
-                                         "svhn_standin") else "") + "</sup>"},
+                                     "improving" + _standin_note(record) + "</sup>"},
                       legend={"font": {"size": 10}, **({"orientation": "h", "y": -0.25} if reference else {})},
                       margin={"t": 60})  # the references' long labels below the plot, not beside it
     return fig

@@ -624,6 +624,7 @@ def _sitting_started_utc(sitting_start: str = _SITTING_START) -> str:
     started = datetime.fromtimestamp(int(sitting_start.rsplit("-", 1)[1]), timezone.utc)
     return started.isoformat(timespec="seconds")
 
+
 __all__ = ["CODE_VERSION", "ENGINES", "GRIDS", "Grid", "MissingRecordError", "RECORDS_URL", "SweepRecordError", "check_configs",
            "code_hash", "code_version", "describe_record", "fixed_points", "measure_for_record", "recorded", "decode_images", "load_record", "run_sweep",
            "validate_record"]
