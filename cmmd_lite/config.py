@@ -28,6 +28,7 @@ DECODERS = ("gaussian", "bernoulli", "deconv")
 # "cmmd" is the paper's model; the others are the baselines of Sec. 4 (cmmd_lite.baselines).
 MODEL_TYPES = ("cmmd", "m_xo", "vcca", "mvae", "mmvae")
 MMVAE_BOUNDS = ("elbo", "iwae", "dreg")
+PRECISIONS = ("fp32", "bf16")
 # The modality names each dataset's builder gives its PairedData (cmmd_lite.data.paired), in order.
 DATASET_MODALITIES = {
     "mnist2": ("mnist_rotated", "mnist_noisy"),
@@ -191,8 +192,13 @@ class TrainConfig:
     # (:meth:`Config.selection`: validation accuracy, or validation loss at alpha = 0) has not
     # improved for k epochs (``epochs`` is then the most it trains). The sweeps use it.
     patience: int | None = None
+    # Arithmetic of the training passes: "fp32", or "bf16" (autocast: the networks' matrix products
+    # in bfloat16, their outputs and every loss term in float32; :func:`cmmd_lite.fitting.autocast_for`).
+    # Evaluation is always float32. The default is chosen by benchmarks/bench_precision.py (RESULTS.md).
+    precision: str = "fp32"
 
     def validate(self) -> None:
+        check_choice("precision", self.precision, PRECISIONS)
         check_positive_int("patience", self.patience, allow_none=True)
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
@@ -207,8 +213,8 @@ SECTIONS = {"data": DataConfig, "model": ModelConfig, "objective": ObjectiveConf
 _MMVAE_ONLY = ("mmvae_bound", "importance_samples")  # objective fields only MMVAE reads
 # Fields added after checkpoints were first fingerprinted, with the value that trains as before: the
 # training key leaves them out at that value, so the fingerprints (checkpoint folders) of configs that
-# do not use them stay what they were. (Stored configs without them read back with the default.)
-_ADDED_LATER = {("objective", "kl_warmup_epochs"): 0}
+# do not use them stay what they were. Stored configs without them read back with that value.
+_ADDED_LATER = {("objective", "kl_warmup_epochs"): 0, ("train", "precision"): "fp32"}
 
 
 @dataclass(frozen=True)
@@ -253,6 +259,9 @@ class Config:
         sections = {}
         for section, section_cls in SECTIONS.items():
             values = dict(raw.get(section, {}))
+            for (owner, name), before in _ADDED_LATER.items():
+                if owner == section:
+                    values.setdefault(name, before)  # written before the field existed: trained as before
             known = {f.name for f in fields(section_cls)}
             unknown = set(values) - known
             if unknown:

@@ -36,6 +36,13 @@ def shuffled_batches(n: int, batch_size: int, shuffle: torch.Generator,
     return order.split(batch_size)
 
 
+def autocast_for(precision: str, device: torch.device | str):
+    """The context a training pass runs in for ``TrainConfig.precision``: bfloat16 autocast on
+    ``device``'s type for ``"bf16"`` (matrix products and convolutions in bfloat16; the networks
+    hand float32 outputs to the loss terms, :class:`cmmd_lite.nets.MLP`), nothing for ``"fp32"``."""
+    return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
 def gradient_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """One step of ``optimizer`` down the gradient of ``loss`` (the gradients are reset first)."""
     optimizer.zero_grad(set_to_none=True)

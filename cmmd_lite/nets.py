@@ -10,14 +10,22 @@ from torch import nn
 from .losses import bernoulli_nll, gaussian_nll
 
 
-def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, dropout: float) -> nn.Sequential:
+class MLP(nn.Sequential):
+    """An ``nn.Sequential`` whose output is float32 even when its layers ran in bfloat16 under
+    autocast (``TrainConfig.precision = "bf16"``): the loss terms are always computed in float32."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).float()
+
+
+def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, dropout: float) -> MLP:
     """Linear -> Softplus -> Dropout for each hidden width, then a linear output layer (Appendix C)."""
     layers: list[nn.Module] = []
     for width in hidden:
         layers += [nn.Linear(in_dim, width), nn.Softplus(), nn.Dropout(dropout)]
         in_dim = width
     layers.append(nn.Linear(in_dim, out_dim))
-    return nn.Sequential(*layers)
+    return MLP(*layers)
 
 
 class GaussianMLP(nn.Module):
@@ -109,7 +117,7 @@ class DeconvDecoder(BernoulliDecoder):
             full = head(features)  # (B, C, 32, 32)
             top, left = (32 - h) // 2, (32 - w) // 2
             logits.append(full[:, :, top:top + h, left:left + w].flatten(1))
-        return torch.cat(logits, dim=1)
+        return torch.cat(logits, dim=1).float()  # float32 under bf16 autocast too, as MLP
 
 
 def initialise(module: nn.Module, std: float | None) -> None:

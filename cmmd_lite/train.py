@@ -27,7 +27,7 @@ from .config import Config, ObjectiveConfig
 from .store import ArtefactError, fingerprint, load_tensors, locked, read_json, save_tensors, write_json
 from .data.paired import PairedData, PairedSplits, load_paired
 from .evaluate import accuracy, evaluating
-from .fitting import FitLoop, gradient_step, shuffled_batches
+from .fitting import FitLoop, autocast_for, gradient_step, shuffled_batches
 from .baselines import model_class
 from .losses import kl_warmup_weight
 from .model import MultimodalModel
@@ -224,7 +224,7 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
 
             try:
                 means = train_epoch(model, optimizer, train, config.objective, batch_size, shuffle,
-                                    epoch=epoch, report=report)
+                                    epoch=epoch, precision=config.train.precision, report=report)
             except NonFiniteLossError as error:
                 if checkpoint_dir is None:
                     kept = "No checkpoint folder was given, so nothing was saved."
@@ -312,12 +312,13 @@ def validation_loss(model: MultimodalModel, val: PairedData, objective: Objectiv
 
 
 def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train: PairedData, objective: ObjectiveConfig,
-                batch_size: int, shuffle: torch.Generator, *, epoch: int = 1,
+                batch_size: int, shuffle: torch.Generator, *, epoch: int = 1, precision: str = "fp32",
                 report: Callable[[int, dict[str, float]], None] | None = None) -> dict[str, float]:
     """One pass over ``train`` in an order drawn from ``shuffle``; the mean of each term of Eq. 5.
 
     The KL weight of each step is :func:`~cmmd_lite.losses.kl_warmup_weight` at epoch ``epoch``
-    (counted from 1) and the fraction of its steps done before it.
+    (counted from 1) and the fraction of its steps done before it. ``precision``: that of
+    ``TrainConfig.precision`` (:func:`~cmmd_lite.fitting.autocast_for`).
 
     Batches are index gathers on tensors already on the model's device. Every ``_CHECK_EVERY``
     steps the running means are read back once (one host sync), checked for NaN/inf and passed
@@ -331,7 +332,8 @@ def train_epoch(model: MultimodalModel, optimizer: torch.optim.Optimizer, train:
     for step, rows in enumerate(batches):
         if len(rows) >= 2:  # the MMD estimate needs two samples
             kl_weight = kl_warmup_weight(objective.kl_warmup_epochs, epoch, step / n_steps)
-            terms = model.objective(*train.batch(rows), objective, validate=False, kl_weight=kl_weight)
+            with autocast_for(precision, device):
+                terms = model.objective(*train.batch(rows), objective, validate=False, kl_weight=kl_weight)
             gradient_step(optimizer, terms.loss)
             sums += torch.stack([getattr(terms, t).detach() for t in TERMS]) * len(rows)
             seen += len(rows)
