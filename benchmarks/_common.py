@@ -157,3 +157,101 @@ def train_pairs(config: Config) -> tuple[int, bool]:
 
 def steps_per_epoch(n_pairs: int, batch_size: int) -> int:
     return math.ceil(n_pairs / batch_size)
+
+
+# --- the machine's arithmetic peak and the model's arithmetic ----------------------------------------
+
+def matmul_peak_gflops(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats: int = 5) -> float:
+    """GFLOP/s of an n x n x n matrix product in ``dtype`` on ``device`` (median of ``repeats`` after a
+    warm-up), with the torch threads the caller set: the machine's own measured peak, taken in the
+    same run as the figures it scales."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=gen).to(device=device, dtype=dtype)
+    b = torch.randn(n, n, generator=gen).to(device=device, dtype=dtype)
+    a @ b
+    seconds = [timed(lambda: a @ b, device) for _ in range(repeats)]
+    return 2 * n ** 3 / median(seconds) / 1e9
+
+
+def training_flops_per_sample(model: torch.nn.Module, batch: tuple[torch.Tensor, ...], objective,
+                              precision: str = "fp32") -> float:
+    """FLOPs of one training step (forward and backward of ``model.objective``; the optimiser's
+    elementwise update is not counted) per sample, counted by ``torch.utils.flop_counter`` (matrix
+    products and convolutions, the arithmetic that matters here)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from cmmd_lite.fitting import autocast_for
+
+    device = next(model.parameters()).device
+    counter = FlopCounterMode(display=False)
+    with counter:
+        with autocast_for(precision, device):
+            loss = model.objective(*batch, objective, validate=False).loss
+        loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(batch[-1])
+
+
+# --- K models of one architecture trained together ------------------------------------------------
+
+class StackedSteps:
+    """K models of one architecture trained as one: their weights stacked (``torch.func.stack_module_state``),
+    one ``vmap``-ed ``functional_call`` of the objective per step (each model its own dropout and noise),
+    the K losses summed for one backward pass, one Adam over the stacked tensors (Adam is elementwise,
+    so this is K independent Adams). Every model sees the same batch; the benchmark only times it."""
+
+    def __init__(self, models: Sequence[torch.nn.Module], objective, lr: float):
+        import copy
+
+        from torch.func import functional_call, stack_module_state, vmap
+
+        params, buffers = stack_module_state(list(models))
+        self.params = {k: v.detach().requires_grad_() for k, v in params.items()}
+        self.buffers = buffers
+        template = copy.deepcopy(models[0]).to("meta")
+        template.forward = template.objective
+
+        def loss(p, b, x_o, x_m, y):
+            return functional_call(template, (p, b), (x_o, x_m, y), {"objective": objective, "validate": False}).loss
+
+        self.losses = vmap(loss, in_dims=(0, 0, None, None, None), randomness="different")
+        self.optimizer = torch.optim.Adam(self.params.values(), lr=lr)
+
+    def step(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor) -> None:
+        losses = self.losses(self.params, self.buffers, x_o, x_m, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+
+
+# --- what a GPU would be asked to do per step -------------------------------------------------------
+
+VIEW_OPS = {"view", "_unsafe_view", "reshape", "expand", "t", "transpose", "permute", "slice", "select", "split",
+            "split_with_sizes", "chunk", "unsqueeze", "squeeze", "alias", "detach", "as_strided", "unbind",
+            "lift_fresh", "_reshape_alias", "empty", "empty_strided", "empty_like"}
+
+
+def op_census(run, steps: int) -> dict[str, float]:
+    """Per training step of ``run()`` (which takes ``steps`` steps): the tensor operations that
+    would be device kernels (aten operators other than views and allocations; a fused or foreach
+    operator counts once) and the scalar reads (``.item()``, ``float(t)``, a tensor in an ``if``).
+    Counted with a ``TorchDispatchMode`` on whatever device the model is on, so a CPU run gives the
+    launch count a GPU step would have. On a GPU a scalar read is a host sync, except foreach Adam's
+    reads of its step counts, which it keeps on the host there. Not seen here: ``train_epoch``'s
+    ``.tolist()`` of its running means, one sync every 25 steps."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    counts = {"kernels": 0, "scalar_reads": 0}
+
+    class Census(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            name = func.overloadpacket.__name__
+            if name == "_local_scalar_dense":
+                counts["scalar_reads"] += 1
+            elif name not in VIEW_OPS:
+                counts["kernels"] += 1
+            return func(*args, **(kwargs or {}))
+
+    with Census():
+        run()
+    return {k: v / steps for k, v in counts.items()}

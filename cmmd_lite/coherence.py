@@ -46,7 +46,7 @@ from . import paths
 from .profiles import variant
 from .data.paired import PairedData, PairedSplits, device_and_dtype
 from .evaluate import chunks, evaluating, generate_missing
-from .fitting import FitLoop, gradient_step, shuffled_batches
+from .fitting import FitLoop, adam, gradient_step, shuffled_batches
 from .store import ArtefactError, load_tensors, locked, save_tensors
 from .validation import check_choice, check_positive_int, check_range
 
@@ -250,7 +250,7 @@ def train_modality_classifier(splits: PairedSplits, modality: str, settings: Cla
         torch.manual_seed(settings.seed)
         model = ModalityClassifier(modality, tuple(images.shape[1:]), n_classes, settings.hidden,
                                    settings.dropout, settings.arch, settings.standardize).to(device)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
         shuffle = torch.Generator().manual_seed(settings.seed)
         loop = FitLoop(model)
         for _ in loop.epochs(settings.epochs):

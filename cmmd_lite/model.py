@@ -133,7 +133,10 @@ class CMMD(MultimodalModel):
     # --- the distributions -------------------------------------------------------------------
     def posterior(self, x_o: torch.Tensor, x_m: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z | x_o, x_M, y); the encoder sees [x_M, x_o, one-hot y]."""
-        return self.encoder(torch.cat([x_m, x_o, F.one_hot(y, self.n_classes).to(x_o.dtype)], dim=1))
+        # A comparison instead of F.one_hot, which reads the labels' range back to the host (two GPU
+        # syncs per step); the labels are checked where they enter (check_inputs, PairedData).
+        one_hot = (y[:, None] == torch.arange(self.n_classes, device=y.device)).to(x_o.dtype)
+        return self.encoder(torch.cat([x_m, x_o, one_hot], dim=1))
 
     def prior_params(self, x_o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of the conditional prior p(z | x_o)."""

@@ -10,12 +10,18 @@ from torch import nn
 from .losses import bernoulli_nll, gaussian_nll
 
 
+def full_precision(output: torch.Tensor) -> torch.Tensor:
+    """A network output in float32 when autocast computed it in a 16-bit type
+    (``TrainConfig.precision = "bf16"``), so the loss terms are never computed in 16 bits; any
+    other dtype (float32, a float64 model) as it is."""
+    return output.float() if output.dtype in (torch.bfloat16, torch.float16) else output
+
+
 class MLP(nn.Sequential):
-    """An ``nn.Sequential`` whose output is float32 even when its layers ran in bfloat16 under
-    autocast (``TrainConfig.precision = "bf16"``): the loss terms are always computed in float32."""
+    """An ``nn.Sequential`` whose output is never 16-bit (:func:`full_precision`)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return super().forward(x).float()
+        return full_precision(super().forward(x))
 
 
 def mlp(in_dim: int, hidden: Sequence[int], out_dim: int, dropout: float) -> MLP:
@@ -117,7 +123,7 @@ class DeconvDecoder(BernoulliDecoder):
             full = head(features)  # (B, C, 32, 32)
             top, left = (32 - h) // 2, (32 - w) // 2
             logits.append(full[:, :, top:top + h, left:left + w].flatten(1))
-        return torch.cat(logits, dim=1).float()  # float32 under bf16 autocast too, as MLP
+        return full_precision(torch.cat(logits, dim=1))
 
 
 def initialise(module: nn.Module, std: float | None) -> None:

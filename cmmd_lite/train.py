@@ -27,7 +27,7 @@ from .config import Config, ObjectiveConfig
 from .store import ArtefactError, fingerprint, load_tensors, locked, read_json, save_tensors, write_json
 from .data.paired import PairedData, PairedSplits, load_paired
 from .evaluate import accuracy, evaluating
-from .fitting import FitLoop, autocast_for, gradient_step, shuffled_batches
+from .fitting import FitLoop, adam, autocast_for, gradient_step, shuffled_batches
 from .baselines import model_class
 from .losses import kl_warmup_weight
 from .model import MultimodalModel
@@ -189,7 +189,7 @@ def fit(model: MultimodalModel, data: PairedSplits, config: Config, *, checkpoin
         raise ValueError(f"the validation split has {len(val)} pairs: model selection by {selection} needs "
                          f"{'two (the MMD estimate needs two samples)' if selection == 'val_loss' else 'one'} "
                          "(raise DataConfig.val_fraction, or pass a larger val split).")
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    optimizer = adam(model.parameters(), lr=config.train.lr)
     shuffle = torch.Generator().manual_seed(config.train.seed)
     loop = FitLoop(model, minimize=selection == "val_loss", patience=config.train.patience)
     seed_everything(config.train.seed)

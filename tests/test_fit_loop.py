@@ -3,6 +3,7 @@ both callers train exactly as the hand-written loops they replaced (the same wei
 checkpoints and cached classifiers trained before it stay valid)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -16,7 +17,7 @@ from cmmd_lite import get_config, paired_from_arrays, train_or_load
 from cmmd_lite.coherence import ClassifierSettings, ModalityClassifier, modality_images, train_modality_classifier
 from cmmd_lite.data.paired import PairedSplits
 from cmmd_lite.evaluate import accuracy
-from cmmd_lite.fitting import FitLoop, gradient_step, shuffled_batches
+from cmmd_lite.fitting import FitLoop, adam, gradient_step, shuffled_batches
 from cmmd_lite.losses import kl_warmup_weight
 from cmmd_lite.train import build_model, fit, validation_loss
 from cmmd_lite.utils import seed_everything
@@ -117,7 +118,7 @@ def _reference_classifier(splits: PairedSplits, modality: str, settings: Classif
         torch.manual_seed(settings.seed)
         model = ModalityClassifier(modality, tuple(images.shape[1:]), splits.train.n_classes, settings.hidden,
                                    settings.dropout, settings.arch, settings.standardize)
-        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
+        optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, weight_decay=settings.weight_decay, fused=True)
         shuffle = torch.Generator().manual_seed(settings.seed)
         best_val, best_epoch, best_state = -1.0, 0, None
         for epoch in range(1, settings.epochs + 1):
@@ -175,7 +176,7 @@ def _reference_fit(cfg, data):
     """fit's loop before it used FitLoop, written out without checkpoints, checks and progress bar."""
     seed_everything(0)
     model = build_model(cfg, data.train)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.train.lr, fused=True)
     shuffle = torch.Generator().manual_seed(cfg.train.seed)
     seed_everything(cfg.train.seed)
     train, batch_size, by_loss = data.train, cfg.train.batch_size, cfg.selection() == "val_loss"
@@ -253,3 +254,21 @@ def test_a_resumed_fit_keeps_the_best_validation_loss_it_had(tmp_path, monkeypat
     assert resumed.history["best_epoch"] == 2 and resumed.history["best_val_loss"] == 2.0
     assert resumed.history["best_val_accuracy"] == resumed.history["epochs"][1]["val_accuracy"]
     _assert_same_weights(resumed.model, straight.model)
+
+
+def test_the_optimiser_is_fused_adam_and_takes_adams_steps():
+    """cmmd_lite.fitting.adam is Adam with the fused kernel on the CPU: the same update as the
+    default (foreach) Adam to rounding, and not the same object as a plain SGD would give."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(5, 7), nn.Softplus(), nn.Linear(7, 3))
+    twin = copy.deepcopy(net)
+    fused, plain = adam(net.parameters(), lr=1e-2), torch.optim.Adam(twin.parameters(), lr=1e-2)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    x, y = torch.randn(32, 5), torch.randint(0, 3, (32,))
+    for _ in range(20):
+        for model, optimizer in ((net, fused), (twin, plain)):
+            gradient_step(optimizer, nn.functional.cross_entropy(model(x), y))
+    moved = max((a - b).abs().max().item() for a, b in zip(net.parameters(), copy.deepcopy(twin).parameters()))
+    assert moved < 1e-5
+    start = nn.Sequential(nn.Linear(5, 7), nn.Softplus(), nn.Linear(7, 3))
+    assert any((a - b).abs().max() > 1e-3 for a, b in zip(net.parameters(), start.parameters()))

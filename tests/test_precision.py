@@ -84,3 +84,13 @@ def test_a_bf16_checkpoint_records_its_precision_and_reloads_as_bf16(tmp_path):
     assert again.loaded and again.config.train.precision == "bf16"
     fp32 = train_or_load(_config(epochs=4), data=data, checkpoint_root=tmp_path, progress=False, device="cpu")
     assert not fp32.loaded and fp32.checkpoint_dir != result.checkpoint_dir
+
+
+def test_the_deconv_decoder_hands_float32_logits_to_the_loss_under_bf16():
+    from cmmd_lite.nets import DeconvDecoder
+
+    decoder = DeconvDecoder(10, [(1, 28, 28), (3, 32, 32)])
+    with autocast_for("bf16", "cpu"):
+        logits = decoder(torch.randn(4, 10))
+    assert logits.dtype == torch.float32 and logits.shape == (4, 28 * 28 + 3 * 32 * 32)
+    assert decoder(torch.randn(2, 10, dtype=torch.float64).float()).dtype == torch.float32
