@@ -80,12 +80,12 @@ class SweepRecordError(ArtefactError):
 
 @dataclass(frozen=True)
 class Grid:
-    """A named grid over the objective's weights, on one named config."""
+    """A named grid over config fields (the objective's weights, or e.g. the decoder), on one named config."""
 
     name: str
     config: str
-    axes: Mapping[str, tuple[float, ...]]  # omega, lam, alpha -> values
-    defaults: Mapping[str, float]  # the paper's setting: trained first, and where extra seeds run along seed_axis
+    axes: Mapping[str, tuple[Any, ...]]  # config field (omega, lam, alpha, decoder, ...) -> values
+    defaults: Mapping[str, Any]  # the paper's setting: trained first, and where extra seeds run along seed_axis
     seed_axis: str = "omega"
     patience: int = 10  # 5 stopped alpha = 1 after 17 epochs; 10 stops it after 22 at the same best epoch
     overrides: Mapping[str, Any] = field(default_factory=dict)  # common to every setting
@@ -122,6 +122,11 @@ GRIDS: dict[str, Grid] = {g.name: g for g in (
     # MNIST -> SVHN: 5 x 2 x 2 = 20 settings.
     Grid("mnist_svhn", "mnist_svhn", {"omega": (0.0, 0.1, 0.4, 0.7, 1.0), "lam": (0.0, 1000.0),
                                       "alpha": (10.0, 1000.0)}, {"omega": 0.1, "lam": 1000.0, "alpha": 10.0}),
+    # MNIST -> SVHN, the decoder of x_M as the only change (issue: why generated SVHN digits are not
+    # of the right class): the learned-variance Gaussian MLP (default), a Bernoulli MLP on the
+    # pixels in [0, 1] (no variance to absorb the error), the Table D1 deconvolution decoder.
+    Grid("mnist_svhn_decoders", "mnist_svhn", {"decoder": ("gaussian", "bernoulli", "deconv")},
+         {"decoder": "gaussian"}, seed_axis="decoder"),
 )}
 
 
