@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (default_device, describe_machine, device_label, machine_info, median,  # noqa: E402
                      steps_per_epoch, synthetic_train, timed, train_pairs, warn_if_busy)
 
-from cmmd_lite.config import PROFILES, config_names, get_config  # noqa: E402
+from cmmd_lite.config import PRECISIONS, PROFILES, config_names, get_config  # noqa: E402
+from cmmd_lite.fitting import adam  # noqa: E402
 from cmmd_lite.nets import n_parameters  # noqa: E402
 from cmmd_lite.train import build_model, train_epoch  # noqa: E402
 from cmmd_lite.utils import seed_everything  # noqa: E402
@@ -57,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=default_device(), help="torch device (default here: %(default)s)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch.set_num_threads (default: torch's; use 1 on a machine another job is using)")
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
+                        help="TrainConfig.precision of the timed training (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the models and the data (default: %(default)s)")
     parser.add_argument("--markdown", type=Path, default=None, help="write the table to this Markdown file")
     parser.add_argument("--json", type=Path, default=None, help="write the figures to this JSON file")
@@ -75,6 +78,8 @@ def row_command(args: argparse.Namespace, name: str, profile: str) -> str:
              "--steps", str(args.steps), "--repeats", str(args.repeats), "--warmup-steps", str(args.warmup_steps)]
     if args.threads:
         parts += ["--threads", str(args.threads)]
+    if args.precision != "fp32":
+        parts += ["--precision", args.precision]
     return shlex.join(parts)
 
 
@@ -90,12 +95,13 @@ def measure(name: str, profile: str, args: argparse.Namespace, device: torch.dev
     seed_everything(args.seed)
     data = synthetic_train(config, timed_pairs, seed=args.seed).to(device)
     model = build_model(config, data).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.train.lr)
+    optimizer = adam(model.parameters(), lr=config.train.lr)  # cmmd_lite's optimiser (fused Adam)
     shuffle = torch.Generator().manual_seed(args.seed)
     if args.warmup_steps:
         warm = synthetic_train(config, max(2, args.warmup_steps * batch), seed=args.seed + 1).to(device)
-        train_epoch(model, optimizer, warm, config.objective, batch, shuffle)
-    seconds = [timed(lambda: train_epoch(model, optimizer, data, config.objective, batch, shuffle), device)
+        train_epoch(model, optimizer, warm, config.objective, batch, shuffle, precision=args.precision)
+    seconds = [timed(lambda: train_epoch(model, optimizer, data, config.objective, batch, shuffle,
+                                         precision=args.precision), device)
                for _ in range(args.repeats)]
     s_per_step = median(seconds) / steps
     return {
