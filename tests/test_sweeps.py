@@ -3,6 +3,7 @@ the parallel engines."""
 import importlib.util
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,3 +168,15 @@ def test_a_ray_start_that_timed_out_is_tried_again(monkeypatch):
     with pytest.raises(Exception, match="no such cluster"):  # any other error is not retried
         sweeps._start_ray(FakeRay(failures=1, message="no such cluster"), workers=2)
     assert len(calls) == 1
+
+
+def test_recorded_images_round_trip_losslessly_in_both_encodings():
+    import base64
+
+    from cmmd_lite.sweeps import _uint8_images
+
+    images = torch.rand(5, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    expected = (images * 255).round().to(torch.uint8).numpy()
+    assert np.array_equal(decode_images(_uint8_images(images)), expected)
+    old = {"shape": list(expected.shape), "uint8_base64": base64.b64encode(expected.tobytes()).decode("ascii")}
+    assert np.array_equal(decode_images(old), expected)
