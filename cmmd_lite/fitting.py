@@ -47,8 +47,8 @@ def adam(parameters: Iterable[nn.Parameter], lr: float, **options) -> torch.opti
     """The optimiser of every fit (Appendix C: Adam): PyTorch's Adam, with its fused kernel (one
     kernel for the whole update instead of about ten elementwise passes per parameter group) where
     the parameters live on a CPU or a CUDA device. The update is Adam's either way, to rounding
-    (about 1e-8 apart after 50 steps of the laptop model); on 2 CPU cores it makes a laptop step
-    1.3x (fp32) to 1.4x (bf16) faster (benchmarks/RESULTS.md). ``options``: Adam's other arguments."""
+    (tests/test_fit_loop.py); the kernel census of benchmarks/bench_train_step.py counts what it
+    saves. ``options``: Adam's other arguments."""
     parameters = list(parameters)
     fused = bool(parameters) and all(p.device.type in ("cpu", "cuda") for p in parameters)
     return torch.optim.Adam(parameters, lr=lr, fused=fused, **options)
