@@ -376,16 +376,19 @@ def classifier_accuracy(classifier: ModalityClassifier, data: PairedData, *, ave
 
 def coherence(model: nn.Module, data: PairedData, classifiers: Mapping[str, ModalityClassifier], *,
               n_samples: int = 1, seed: int = 0, average: str = "micro",
-              batch_size: int = 1024) -> dict[str, float]:
+              batch_size: int = 1024, z: str = "prior_sample") -> dict[str, float]:
     """Fraction of x_M generated from x_o whose classifier label is the pair's true y, per modality.
 
     ``classifiers`` maps missing modalities to their classifiers (a subset of ``data.missing``).
     Every pair is generated ``n_samples`` times (z ~ p(z | x_o)); all samples count. ``average``:
     ``"micro"`` over all generated images, or ``"macro"``: the mean over classes of the per-class
-    coherence (as MultiVae reports it). Raises ValueError for a model that cannot generate x_M.
+    coherence (as MultiVae reports it). ``z``: where x_M is decoded
+    (:data:`~cmmd_lite.evaluate.Z_SOURCES`; at a mean, one image per pair whatever ``n_samples``).
+    Raises ValueError for a model that cannot generate x_M.
     """
     check_choice("average", average, AVERAGES)
     check_positive_int("n_samples", n_samples)
+    n_samples = n_samples if z == "prior_sample" else 1
     if not getattr(model, "can_generate", False):
         raise ValueError(f"{type(model).__name__} has no decoder of x_M, so coherence is not defined for it.")
     _check_classifiers(data, classifiers)
@@ -393,7 +396,7 @@ def coherence(model: nn.Module, data: PairedData, classifiers: Mapping[str, Moda
     predicted: dict[str, list[torch.Tensor]] = {name: [] for name in classifiers}
     labels = []
     for chunk, rows in enumerate(chunks(len(data), batch_size)):
-        generated = generate_missing(model, data, rows, n_samples=n_samples, seed=seed + chunk)
+        generated = generate_missing(model, data, rows, n_samples=n_samples, seed=seed + chunk, z=z)
         for name, classifier in classifiers.items():
             images = generated[name]  # (n_samples, B, *shape)
             predicted[name].append(classifier.predict(images.flatten(0, 1)).reshape(n_samples, -1))

@@ -133,17 +133,35 @@ def collapse_curves(model: MultimodalModel, data: PairedData, epsilons: np.ndarr
     return {name: collapse_curve(kl.numpy(), epsilons, delta) for name, kl in kls.items()}
 
 
+#: where :func:`generate_missing` decodes x_M: a sample of z ~ p(z | x_o) (generation, the default),
+#: the prior mean mu_p(x_o), or the posterior mean mu_q(x_o, x_M, y) (a reconstruction: it has seen x_M).
+#: Comparing the three separates decoder capacity (posterior mean), the prior-posterior gap (prior
+#: mean against posterior mean) and the prior's spread (sample against prior mean).
+Z_SOURCES = ("prior_sample", "prior_mean", "posterior_mean")
+
+
 @torch.no_grad()
 def generate_missing(model: MultimodalModel, data: PairedData, rows: torch.Tensor | slice, n_samples: int = 1,
-                     seed: int = 0) -> dict[str, torch.Tensor]:
-    """x_M generated from x_o alone (z ~ p(z|x_o)), as images per missing modality,
-    each (n_samples, B, C, H, W) on the CPU."""
+                     seed: int = 0, *, z: str = "prior_sample") -> dict[str, torch.Tensor]:
+    """x_M decoded from z given x_o (``z``: one of :data:`Z_SOURCES`; the default generates from
+    x_o alone, z ~ p(z|x_o)), as images per missing modality, each (n_samples, B, C, H, W) in [0, 1]
+    on the CPU. The two means are deterministic: ``n_samples`` copies of one image."""
+    if z not in Z_SOURCES:
+        raise ValueError(f"z={z!r}; choose one of {', '.join(Z_SOURCES)}.")
+    if z == "posterior_mean" and not getattr(model, "has_posterior", True):
+        raise ValueError(f"{type(model).__name__} has no posterior to decode the mean of; use z='prior_mean'.")
     data = data.for_model(model)
     if isinstance(rows, torch.Tensor):
         rows = rows.to(data.device)
-    x_o = data.batch(rows)[0]
+    x_o, x_m, y = data.batch(rows)
     with evaluating(model):
-        samples = model.generate(x_o, n_samples, generator=_generator(data.device, seed))
+        if z == "prior_sample":
+            samples = model.generate(x_o, n_samples, generator=_generator(data.device, seed))
+        elif z == "prior_mean":
+            samples = model.impute(x_o).unsqueeze(0).expand(n_samples, -1, -1)
+        else:
+            mu_q, _ = model.posterior(x_o, x_m, y)
+            samples = model.decoder.mean(model.decode(x_o, mu_q)).unsqueeze(0).expand(n_samples, -1, -1)
     parts = data.split_x_m(samples.flatten(0, 1))
     return {name: part.reshape(n_samples, -1, *part.shape[1:]).clamp(0, 1).cpu() for name, part in parts.items()}
 

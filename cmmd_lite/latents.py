@@ -140,16 +140,11 @@ def decode_posterior_mean(model: torch.nn.Module, data: PairedData,
     but generated images are not, the prior does not cover the posteriors; when both are blurred,
     the decoder itself has not learned the images yet.
     """
-    from .evaluate import evaluating
+    from .evaluate import generate_missing
 
-    if not (getattr(model, "can_generate", True) and getattr(model, "has_posterior", True)):
+    if not getattr(model, "can_generate", True):
         raise ValueError(f"{type(model).__name__} has no posterior and decoder of x_M to reconstruct with.")
-    data = data.for_model(model)
-    x_o, x_m, y = data.batch(rows.to(data.device) if isinstance(rows, torch.Tensor) else rows)
-    with evaluating(model):
-        mu_q, _ = model.posterior(x_o, x_m, y)
-        decoded = model.decoder.mean(model.decode(x_o, mu_q))  # (B, x_m_dim)
-    return {name: part.clamp(0, 1).cpu() for name, part in data.split_x_m(decoded).items()}
+    return {name: images[0] for name, images in generate_missing(model, data, rows, z="posterior_mean").items()}
 
 
 def tsne_traces(embedding: Mapping[str, np.ndarray], *, n_classes: int = 10,

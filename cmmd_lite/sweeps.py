@@ -55,7 +55,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .coherence import classifier_settings, coherence_report, modality_classifier
+from .coherence import classifier_settings, coherence, coherence_report, modality_classifier
 from .config import Config, DataConfig, get_config
 from .data.paired import PairedSplits, load_paired
 from .evaluate import (accuracy, collapse_curve, generate_missing, kl_per_dimension, latent_parameters,
@@ -91,6 +91,9 @@ class Grid:
     patience: int = 10  # 5 stopped alpha = 1 after 17 epochs; 10 stops it after 22 at the same best epoch
     overrides: Mapping[str, Any] = field(default_factory=dict)  # common to every setting
     tsne_points: int = 500
+    # "product": every combination of the axes; "star": the defaults and each axis's other values
+    # with the rest at the defaults (one cause at a time, as an ablation)
+    layout: str = "product"
 
     def settings(self, seeds: Sequence[int]) -> list[dict[str, Any]]:
         """Every (axes..., seed) of this grid: the full product at the first seed, the seed axis
@@ -102,6 +105,12 @@ class Grid:
         """
         names = list(self.axes)
         first, *others = seeds
+        if self.layout == "star":
+            centre = {k: self.defaults[k] for k in names}
+            star = [dict(centre, seed=first)] + [dict(centre, **{name: value}, seed=first)
+                                                 for name in names for value in self.axes[name] if value != centre[name]]
+            return star + [dict(centre, **{self.seed_axis: value}, seed=seed)
+                           for seed in others for value in self.axes[self.seed_axis]]
         product = [dict(zip(names, values), seed=first) for values in itertools.product(*self.axes.values())]
         extra = [{**{k: v for k, v in self.defaults.items() if k in names}, self.seed_axis: value, "seed": seed}
                  for seed in others for value in self.axes[self.seed_axis]]
@@ -128,6 +137,16 @@ GRIDS: dict[str, Grid] = {g.name: g for g in (
     # pixels in [0, 1] (no variance to absorb the error), the Table D1 deconvolution decoder.
     Grid("mnist_svhn_decoders", "mnist_svhn", {"decoder": ("gaussian", "bernoulli", "deconv")},
          {"decoder": "gaussian"}, seed_axis="decoder"),
+    # MNIST -> SVHN, the candidate causes of low coherence one at a time around the paper's setting
+    # (a star, :func:`cause_table`): a decoder without a variance to absorb the error (Bernoulli);
+    # the Gaussian's variance bounded lower (exp(-2), exp(-4) instead of exp(2)); training length
+    # (at most 10 and 30 epochs); the prior-posterior gap (omega 0 and 1, lambda 0); decoder width.
+    # Every setting also records coherence at the prior and the posterior mean.
+    Grid("mnist_svhn_causes", "mnist_svhn",
+         {"decoder": ("gaussian", "bernoulli"), "decoder_logvar_max": (2.0, -2.0, -4.0), "epochs": (100, 10, 30),
+          "omega": (0.1, 0.0, 1.0), "lam": (1000.0, 0.0), "decoder_hidden": ((400,), (1024, 1024))},
+         {"decoder": "gaussian", "decoder_logvar_max": 2.0, "epochs": 100, "omega": 0.1, "lam": 1000.0,
+          "decoder_hidden": (400,)}, seed_axis="decoder", layout="star"),
 )}
 
 
@@ -203,14 +222,17 @@ def measure_setting(result, splits: PairedSplits, rows: torch.Tensor, shown: tor
                        seed=0)
     embedded = _procrustes(embedded, reference)
     n = len(picked)
-    coherence = coherence_report(model, test, classifiers, seed=seed)
+    report = coherence_report(model, test, classifiers, seed=seed)
+    at_means = {z: coherence(model, test, classifiers, seed=seed, z=z) for z in ("prior_mean", "posterior_mean")}
     generated = generate_missing(model, test, shown, n_samples=1, seed=seed)
     reconstructed = decode_posterior_mean(model, test, shown)
     return {
         "accuracy": accuracy(model, test, n_samples=config.train.eval_samples, seed=seed),
         "probe_accuracy": linear_probe_accuracy(model, splits.train, test, seed=seed),
-        "coherence": {m: round(r["coherence"], 4) for m, r in coherence.items()},
-        "coherence_ceiling": {m: round(r["ceiling"], 4) for m, r in coherence.items()},
+        "coherence": {m: round(r["coherence"], 4) for m, r in report.items()},
+        "coherence_ceiling": {m: round(r["ceiling"], 4) for m, r in report.items()},
+        # x_M decoded at mu_p(x_o) and at mu_q(x_o, x_M, y): what separates the causes of low coherence
+        "coherence_at": {z: {m: round(v, 4) for m, v in values.items()} for z, values in at_means.items()},
         "collapse": curves,
         "active_dims": int((mean_kl > ACTIVE_NATS).sum()),
         "mean_kl_per_dim": [round(float(v), 3) for v in mean_kl],
@@ -264,12 +286,13 @@ def _commit() -> str | None:
 
 
 def _identity(grid: Grid, profile: str, seeds: Sequence[int], overrides: Mapping[str, Any], data_digest: str) -> dict:
-    """What a record must agree with to be extended or read."""
-    return {"schema": SCHEMA, "grid": grid.name, "config": grid.config,
+    """What a record must agree with to be extended or read (as it reads back from JSON: tuples as lists)."""
+    return json.loads(json.dumps({"schema": SCHEMA, "grid": grid.name, "config": grid.config,
             "axes": {k: list(v) for k, v in grid.axes.items()}, "defaults": dict(grid.defaults),
             "seed_axis": grid.seed_axis, "patience": grid.patience, "profile": profile, "seeds": list(seeds),
             "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in overrides.items()},
-            "data_digest": data_digest, "code_version": code_version()}
+            "data_digest": data_digest, "code_version": code_version(),
+            **({"layout": grid.layout} if grid.layout != "product" else {})}))  # absent: records before layouts
 
 
 def load_record(path: Path | str, expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -299,7 +322,8 @@ def check_configs(record: Mapping[str, Any], path: Path | str = "the record") ->
         raise SweepRecordError(f"{path} is a record of grid {identity['grid']!r}, which this code does not define.")
     overrides = {k: tuple(v) if isinstance(v, list) else v for k, v in identity.get("overrides", {}).items()}
     for key, entry in record["settings"].items():
-        now = setting_config(grid, identity["profile"], entry["setting"], overrides)
+        setting = {k: tuple(v) if isinstance(v, list) else v for k, v in entry["setting"].items()}  # JSON lists
+        now = setting_config(grid, identity["profile"], setting, overrides)
         try:
             then = Config.from_dict(entry["config"])
         except (KeyError, TypeError, ValueError) as error:
