@@ -142,12 +142,26 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
                      help="local: one setting after another; processes: --workers local processes; ray: Ray tasks "
                           "(RAY_ADDRESS names a cluster, else a local instance starts)")
     sub.add_argument("--workers", type=int, default=1, help="settings trained at once (default 1)")
+    sub.add_argument("--table", action="store_true",
+                     help="train nothing: print the record's table (one row per change from the defaults for a "
+                          "one-axis-at-a-time grid, else along omega at the default lambda and alpha)")
 
 
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .config import parse_overrides
-    from .sweeps import run_sweep
+    from .sweeps import GRIDS, load_record, run_sweep
 
+    if args.table:
+        from pathlib import Path
+
+        from .explore import cause_table, record_table
+
+        if args.name not in GRIDS:
+            parser.error(f"unknown sweep {args.name!r}; choose from: {', '.join(GRIDS)}.")
+        record = load_record(Path(args.out) / f"{args.name}-{args.profile or current_profile()}.json")
+        one_axis = GRIDS[args.name].layout == "star" or len(GRIDS[args.name].axes) == 1
+        print((cause_table(record) if one_axis else record_table(record)).markdown())
+        return 0
     record = run_sweep(args.name, args.profile or current_profile(), seeds=_integers(parser, args.seeds, "--seeds"),
                        out=args.out,
                        overrides=parse_overrides(args.override), rebuild=args.rebuild, device=args.device,

@@ -392,6 +392,20 @@ class RecordComparison:
         return (f"<table><caption style='caption-side: bottom'>{html.escape(self.caption)}</caption>"
                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
 
+    def markdown(self) -> str:
+        """The table in Markdown, its caption below (for a terminal, a README or RESULTS.md)."""
+        from .experiments.base import table
+
+        def cell(value: Any) -> str:
+            return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+        if not self.rows:
+            return self.caption
+        header = list(self.rows[0])
+        align = "".join("l" if i == 0 else "r" for i in range(len(header)))
+        return "\n".join(table(header, align, [[cell(v) for v in row.values()] for row in self.rows])
+                         + ["", self.caption])
+
 
 def compare_with_record(record: Mapping[str, Any], live: Mapping[tuple, Mapping[str, Any]]) -> RecordComparison:
     """Each setting (omega, lam, alpha) trained on the page, ``live[setting] = {"accuracy": ...,
@@ -437,6 +451,57 @@ def record_table(record: Mapping[str, Any], *, lam: float | None = None, alpha: 
                      "epochs": ", ".join(str(len(e["epochs"])) for e in seeds)})
     return RecordComparison(rows, f"The recorded grid at λ = {lam:g}, α = {alpha:g}: mean ± standard deviation "
                                   "over seeds; epochs trained per seed.")
+
+
+def cause_table(record: Mapping[str, Any]) -> RecordComparison:
+    """One row per change from a record's defaults (a star grid such as ``mnist_svhn_causes``, or a
+    one-axis grid), the defaults first: accuracy, and the coherence of x_M decoded from a prior sample
+    (generation), at the prior mean mu_p(x_o) and at the posterior mean mu_q(x_o, x_M, y), with the
+    epochs trained (best). Mean ± standard deviation where a row has several seeds. Reading it: a
+    decoder that cannot draw the class even from mu_q lacks capacity or training; a gap from mu_q down
+    to mu_p is the prior missing the posteriors; a gap from mu_p down to a sample is the prior's spread."""
+    identity = record["identity"]
+    defaults, axes = identity["defaults"], list(identity["axes"])
+    if not set(axes) <= set(defaults):
+        raise ValueError(f"the {identity['grid']} record has no default for {', '.join(sorted(set(axes) - set(defaults)))}; "
+                         "cause_table reads grids whose defaults name every axis.")
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for key, entry in record["settings"].items():
+        changed = [a for a in axes if entry["setting"][a] != defaults[a]]
+        if len(changed) > 1:
+            raise ValueError(f"setting {key} changes {', '.join(changed)} from the defaults; cause_table reads "
+                             "grids that change one axis at a time (layout='star').")
+        label = "the defaults" if not changed else f"{changed[0]} = {_shown(entry['setting'][changed[0]])}"
+        rows.setdefault(label, []).append(entry)
+
+    def spread(values: list[float | None]) -> str | None:
+        if any(v is None for v in values):
+            return None
+        return f"{np.mean(values):.3f}" + (f" ± {np.std(values):.3f}" if len(values) > 1 else "")
+
+    def at(entry: Mapping[str, Any], z: str) -> float | None:
+        values = entry.get("coherence_at", {}).get(z)  # absent in records written before it was measured
+        return None if values is None else float(np.mean(list(values.values())))
+
+    table_rows = [{"change": label, "seeds": len(entries),
+                   "accuracy": spread([e["accuracy"] for e in entries]),
+                   "coherence (z ~ p(z|x_o))": spread([_value(e, "coherence") for e in entries]),
+                   "coherence at μ_p": spread([at(e, "prior_mean") for e in entries]),
+                   "coherence at μ_q": spread([at(e, "posterior_mean") for e in entries]),
+                   "epochs (best)": ", ".join(f"{len(e['epochs'])} ({e['best_epoch']})" for e in entries)}
+                  for label, entries in rows.items()]
+    first = next(iter(record["settings"].values()), None)
+    ceiling = None if first is None else float(np.mean(list(first.get("coherence_ceiling", {"": np.nan}).values())))
+    centre = ", ".join(f"{k} = {_shown(v)}" for k, v in defaults.items())
+    return RecordComparison(table_rows, f"The {identity['grid']} record ({identity['profile']} profile"
+                            + _standin_note(record) + f"): one change at a time from {centre}. Coherence: the "
+                            "judge's accuracy on the generated x_M against the pair's label"
+                            + (f" (its accuracy on the real images: {ceiling:.3f})" if ceiling == ceiling else "")
+                            + "; μ_q has seen x_M (a reconstruction).")
+
+
+def _shown(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(tuple(value)) if isinstance(value, list) else str(value)
 
 
 RECORD_METRICS = {"accuracy": "test accuracy (classifier on z ~ p(z|x_o))", "probe_accuracy": "linear-probe accuracy",

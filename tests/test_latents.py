@@ -91,6 +91,21 @@ def test_latent_tsne_on_a_tiny_model():
     with torch.no_grad():
         by_hand = model.decoder.mean(model.decode(x_o, model.posterior(x_o, x_m, y)[0])).clamp(0, 1)
     assert torch.allclose(decoded["x_m"], by_hand)
+    # the other sources of z: the prior mean is impute(); a prior sample is seeded; a bad source is refused
+    from cmmd_lite.evaluate import generate_missing
+
+    at_mu_q = generate_missing(model, splits.test, torch.arange(3), n_samples=2, z="posterior_mean")["x_m"]
+    assert at_mu_q.shape == (2, 3, 4) and torch.equal(at_mu_q[0], decoded["x_m"]) and torch.equal(at_mu_q[1], at_mu_q[0])
+    at_mu_p = generate_missing(model, splits.test, torch.arange(3), z="prior_mean")["x_m"][0]
+    assert torch.allclose(at_mu_p, model.impute(x_o).clamp(0, 1)) and not torch.allclose(at_mu_p, decoded["x_m"])
+    sampled = [generate_missing(model, splits.test, torch.arange(3), seed=s)["x_m"][0] for s in (1, 1, 2)]
+    assert torch.equal(sampled[0], sampled[1]) and not torch.allclose(sampled[0], sampled[2])
+    assert not torch.allclose(sampled[0], at_mu_p)
+    with pytest.raises(ValueError, match="z='prior_median'; choose one of prior_sample, prior_mean, posterior_mean"):
+        generate_missing(model, splits.test, torch.arange(3), z="prior_median")
+    m_x_o = build_model(get_config("mnist2", "smoke", model_type="m_xo"), splits.train)
+    with pytest.raises(ValueError):  # no decoder of x_M, or no posterior: said, not a crash
+        generate_missing(m_x_o, splits.test, torch.arange(3), z="posterior_mean")
 
 
 def test_tsne_traces_fixed_count_and_axes():

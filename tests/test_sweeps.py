@@ -180,3 +180,48 @@ def test_recorded_images_round_trip_losslessly_in_both_encodings():
     assert np.array_equal(decode_images(_uint8_images(images)), expected)
     old = {"shape": list(expected.shape), "uint8_base64": base64.b64encode(expected.tobytes()).decode("ascii")}
     assert np.array_equal(decode_images(old), expected)
+
+
+STAR = Grid("tiny_star", "mnist2", {"omega": (0.0, 1.0), "decoder_hidden": ((8,), (16, 16))},
+            {"omega": 0.0, "decoder_hidden": (8,)}, patience=1, tsne_points=30, overrides={"epochs": 2},
+            layout="star")
+
+
+def test_a_star_grid_changes_one_axis_at_a_time_and_reads_back_as_a_cause_table(tmp_path, monkeypatch, capsys):
+    from cmmd_lite.explore import cause_table
+
+    monkeypatch.setitem(sweeps.GRIDS, "tiny_star", STAR)
+    settings = STAR.settings([0, 1])
+    assert settings == [{"omega": 0.0, "decoder_hidden": (8,), "seed": 0}, {"omega": 1.0, "decoder_hidden": (8,), "seed": 0},
+                        {"omega": 0.0, "decoder_hidden": (16, 16), "seed": 0},
+                        {"omega": 0.0, "decoder_hidden": (8,), "seed": 1}, {"omega": 1.0, "decoder_hidden": (8,), "seed": 1}]
+
+    def run(**kwargs):
+        return run_sweep("tiny_star", "smoke", seeds=(0, 1), out=tmp_path / "out", data_loader=tiny_loader,
+                         progress=False, log=None, **kwargs)
+    record = run(limit=3)
+    assert record["identity"]["layout"] == "star" and "layout" not in _run(tmp_path / "product")["identity"]
+    assert record["identity"]["defaults"]["decoder_hidden"] == [8]  # as it reads back from JSON
+    wide = next(e for e in record["settings"].values() if e["setting"]["decoder_hidden"] == [16, 16])
+    assert wide["config"]["model"]["decoder_hidden"] == [16, 16]
+    for entry in record["settings"].values():  # coherence at both means, beside the prior sample's
+        assert set(entry["coherence_at"]) == {"prior_mean", "posterior_mean"}
+        assert all(0.0 <= v <= 1.0 for at in entry["coherence_at"].values() for v in at.values())
+    record = run()  # resumes: the tuple-valued setting is recognised, not retrained or refused
+    assert len(record["settings"]) == 5
+    table = cause_table(record)
+    assert [row["change"] for row in table.rows] == ["the defaults", "omega = 1", "decoder_hidden = (16, 16)"]
+    assert [row["seeds"] for row in table.rows] == [2, 2, 1] and "±" in table.rows[0]["accuracy"]
+    centre = [e for e in record["settings"].values() if e["setting"]["omega"] == 0.0
+              and e["setting"]["decoder_hidden"] == [8]]
+    assert table.rows[0]["coherence at μ_q"].startswith(
+        f"{np.mean([e['coherence_at']['posterior_mean']['mnist_noisy'] for e in centre]):.3f}")
+    assert main(["sweep", "tiny_star", "--profile", "smoke", "--out", str(tmp_path / "out"), "--table"]) == 0
+    printed = capsys.readouterr().out
+    assert "| decoder_hidden = (16, 16) | 1 |" in printed and "one change at a time from omega = 0" in printed
+    with pytest.raises(ValueError, match="no default for omega"):
+        cause_table(_run(tmp_path / "product"))
+    two_changes = json.loads(json.dumps(record))
+    next(iter(two_changes["settings"].values()))["setting"].update(omega=1.0, decoder_hidden=[16, 16])
+    with pytest.raises(ValueError, match="changes omega, decoder_hidden from the defaults"):
+        cause_table(two_changes)
