@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import cmmd_lite.sweeps as sweeps
+from cmmd_lite.config import FIELD_SECTION
 from cmmd_lite.__main__ import main
 from cmmd_lite.sweeps import Grid, SweepRecordError, decode_images, load_record, run_sweep, validate_record
 from test_reproduce import tiny_loader
@@ -225,3 +226,16 @@ def test_a_star_grid_changes_one_axis_at_a_time_and_reads_back_as_a_cause_table(
     next(iter(two_changes["settings"].values()))["setting"].update(omega=1.0, decoder_hidden=[16, 16])
     with pytest.raises(ValueError, match="changes omega, decoder_hidden from the defaults"):
         cause_table(two_changes)
+
+
+@pytest.mark.parametrize("name", sorted(set(sweeps.GRIDS) - {"tiny", "tiny_star"}))
+def test_every_registered_grid_builds_a_valid_config_for_each_setting(name):
+    grid = sweeps.GRIDS[name]
+    settings = grid.settings([0, 1])
+    assert len({sweeps.setting_key(s) for s in settings}) == len(settings)  # no two settings share a key
+    for setting in settings:
+        config = sweeps.setting_config(grid, "laptop", setting, {})
+        for field_name, value in setting.items():
+            if field_name != "seed":
+                section = getattr(config, FIELD_SECTION[field_name])
+                assert getattr(section, field_name) == value, (name, field_name)
