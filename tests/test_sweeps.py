@@ -239,3 +239,24 @@ def test_every_registered_grid_builds_a_valid_config_for_each_setting(name):
             if field_name != "seed":
                 section = getattr(config, FIELD_SECTION[field_name])
                 assert getattr(section, field_name) == value, (name, field_name)
+
+
+def test_the_readme_cause_table_is_the_committed_record():
+    """Every number of the README's table of causes is the committed record's (via cause_table)."""
+    from pathlib import Path
+
+    from cmmd_lite.explore import cause_table
+
+    root = Path(__file__).resolve().parents[1]
+    rows = {row["change"]: row for row in cause_table(load_record(root / "results/sweeps/mnist_svhn_causes-laptop.json")).rows}
+    readme = root.joinpath("README.md").read_text()
+    section = readme[readme.index("### Why generated SVHN digits miss their class"):]
+    lines = [line for line in section.splitlines() if line.startswith("| ") and "---" not in line][1:8]
+    labels = [["the defaults"], ["decoder_logvar_max = -2", "decoder_logvar_max = -4"], ["decoder = bernoulli"],
+              ["decoder_hidden = (1024, 1024)"], ["omega = 0", "omega = 1"], ["lam = 0"], ["epochs = 10", "epochs = 30"]]
+    columns = ["coherence (z ~ p(z|x_o))", "coherence at μ_p", "coherence at μ_q", "accuracy"]
+    assert len(lines) == len(labels)
+    for line, names in zip(lines, labels):
+        cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
+        for cell, column in zip(cells, columns):
+            assert cell.split(" / ") == [rows[name][column] for name in names], (line, column)
