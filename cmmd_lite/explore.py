@@ -460,19 +460,8 @@ def cause_table(record: Mapping[str, Any]) -> RecordComparison:
     epochs trained (best). Mean ± standard deviation where a row has several seeds. Reading it: a
     decoder that cannot draw the class even from mu_q lacks capacity or training; a gap from mu_q down
     to mu_p is the prior missing the posteriors; a gap from mu_p down to a sample is the prior's spread."""
-    identity = record["identity"]
-    defaults, axes = identity["defaults"], list(identity["axes"])
-    if not set(axes) <= set(defaults):
-        raise ValueError(f"the {identity['grid']} record has no default for {', '.join(sorted(set(axes) - set(defaults)))}; "
-                         "cause_table reads grids whose defaults name every axis.")
-    rows: dict[str, list[Mapping[str, Any]]] = {}
-    for key, entry in record["settings"].items():
-        changed = [a for a in axes if entry["setting"][a] != defaults[a]]
-        if len(changed) > 1:
-            raise ValueError(f"setting {key} changes {', '.join(changed)} from the defaults; cause_table reads "
-                             "grids that change one axis at a time (layout='star').")
-        label = "the defaults" if not changed else f"{changed[0]} = {_shown(entry['setting'][changed[0]])}"
-        rows.setdefault(label, []).append(entry)
+    identity, defaults = record["identity"], record["identity"]["defaults"]
+    rows = _changes(record)
 
     def spread(values: list[float | None]) -> str | None:
         if any(v is None for v in values):
@@ -498,6 +487,60 @@ def cause_table(record: Mapping[str, Any]) -> RecordComparison:
                             "judge's accuracy on the generated x_M against the pair's label"
                             + (f" (its accuracy on the real images: {ceiling:.3f})" if ceiling == ceiling else "")
                             + "; μ_q has seen x_M (a reconstruction).")
+
+
+def _changes(record: Mapping[str, Any]) -> dict[str, list[Mapping[str, Any]]]:
+    """A one-axis-at-a-time record's entries by the change from its defaults ("omega = 1"; "the
+    defaults" first), each a list over seeds. ValueError for a record that changes several at once."""
+    identity = record["identity"]
+    defaults, axes = identity["defaults"], list(identity["axes"])
+    if not set(axes) <= set(defaults):
+        raise ValueError(f"the {identity['grid']} record has no default for {', '.join(sorted(set(axes) - set(defaults)))}; "
+                         "cause_table reads grids whose defaults name every axis.")
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for key, entry in record["settings"].items():
+        changed = [a for a in axes if entry["setting"][a] != defaults[a]]
+        if len(changed) > 1:
+            raise ValueError(f"setting {key} changes {', '.join(changed)} from the defaults; cause_table reads "
+                             "grids that change one axis at a time (layout='star').")
+        label = "the defaults" if not changed else f"{changed[0]} = {_shown(entry['setting'][changed[0]])}"
+        rows.setdefault(label, []).append(entry)
+    return rows
+
+
+def cause_images(record: Mapping[str, Any], changes: Sequence[str] | None = None, *, row_height: int = 150):
+    """The digits behind :func:`cause_table`: per change (a row label of the table; default all), the
+    x_M generated from a prior sample (top) and decoded at the posterior mean (bottom) for the record's
+    first test pair of each class, with that row's coherence in its title (plotly, first seed)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from .sweeps import decode_images
+
+    table = {row["change"]: row for row in cause_table(record).rows}
+    first = {change: entries[0] for change, entries in _changes(record).items()}
+    changes = list(table) if changes is None else list(changes)
+    unknown = [c for c in changes if c not in table]
+    if unknown:
+        raise ValueError(f"no row {', '.join(map(repr, unknown))} in the {record['identity']['grid']} record; "
+                         f"its rows: {', '.join(table)}.")
+    titles = [f"{c}: coherence {table[c]['coherence (z ~ p(z|x_o))']} (sample, top), "
+              f"{table[c]['coherence at μ_q'] or '–'} (at μ_q, bottom)" for c in changes]
+    fig = make_subplots(rows=len(changes), cols=1, subplot_titles=titles, vertical_spacing=0.3 / max(len(changes), 1))
+    n_cols = len(record["points"]["shown_labels"])
+    for i, change in enumerate(changes, start=1):
+        entry = first[change]
+        images = np.concatenate([decode_images(entry[kind][m]) for kind in ("generated", "reconstructed")
+                                 for m in entry[kind]])
+        fig.add_trace(go.Image(source=png_data_uri(image_mosaic(images.astype(np.float32) / 255.0, n_cols=n_cols)),
+                               hoverinfo="skip"), row=i, col=1)
+        fig.update_xaxes(visible=False, row=i, col=1)
+        fig.update_yaxes(visible=False, row=i, col=1)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=row_height * len(changes) + 80, margin={"t": 60, "l": 10, "r": 10, "b": 10},
+                      title={"text": f"{record_x_m_label(record)} generated and reconstructed, classes 0-9 left "
+                                     "to right" + _standin_note(record)})
+    return fig
 
 
 def _shown(value: Any) -> str:

@@ -220,6 +220,13 @@ def test_a_star_grid_changes_one_axis_at_a_time_and_reads_back_as_a_cause_table(
     assert main(["sweep", "tiny_star", "--profile", "smoke", "--out", str(tmp_path / "out"), "--table"]) == 0
     printed = capsys.readouterr().out
     assert "| decoder_hidden = (16, 16) | 1 |" in printed and "one change at a time from omega = 0" in printed
+    from cmmd_lite.explore import cause_images
+
+    figure = cause_images(record)
+    assert [trace.type for trace in figure.data] == ["image"] * 3
+    assert figure.layout.annotations[1].text.startswith("omega = 1: coherence ")
+    with pytest.raises(ValueError, match="no row 'omega = 2'.*its rows: the defaults, omega = 1"):
+        cause_images(record, ["omega = 2"])
     with pytest.raises(ValueError, match="no default for omega"):
         cause_table(_run(tmp_path / "product"))
     two_changes = json.loads(json.dumps(record))
