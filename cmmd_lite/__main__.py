@@ -144,7 +144,8 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("--workers", type=int, default=1, help="settings trained at once (default 1)")
     sub.add_argument("--table", action="store_true",
                      help="train nothing: print the record's table (one row per change from the defaults for a "
-                          "one-axis-at-a-time grid, else along omega at the default lambda and alpha)")
+                          "one-axis-at-a-time grid, along omega at the default lambda and alpha for an omega x "
+                          "lambda x alpha grid, else one row per setting)")
 
 
 def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -154,13 +155,15 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.table:
         from pathlib import Path
 
-        from .explore import cause_table, record_table
+        from .explore import SWEEP_AXES, cause_table, grid_table, record_table
 
         if args.name not in GRIDS:
             parser.error(f"unknown sweep {args.name!r}; choose from: {', '.join(GRIDS)}.")
         record = load_record(Path(args.out) / f"{args.name}-{args.profile or current_profile()}.json")
-        one_axis = GRIDS[args.name].layout == "star" or len(GRIDS[args.name].axes) == 1
-        print((cause_table(record) if one_axis else record_table(record)).markdown())
+        grid = GRIDS[args.name]
+        table = (cause_table if grid.layout == "star" or len(grid.axes) == 1
+                 else record_table if set(grid.axes) == set(SWEEP_AXES) else grid_table)
+        print(table(record).markdown())
         return 0
     record = run_sweep(args.name, args.profile or current_profile(), seeds=_integers(parser, args.seeds, "--seeds"),
                        out=args.out,

@@ -460,8 +460,23 @@ def cause_table(record: Mapping[str, Any]) -> RecordComparison:
     epochs trained (best). Mean ± standard deviation where a row has several seeds. Reading it: a
     decoder that cannot draw the class even from mu_q lacks capacity or training; a gap from mu_q down
     to mu_p is the prior missing the posteriors; a gap from mu_p down to a sample is the prior's spread."""
-    identity, defaults = record["identity"], record["identity"]["defaults"]
-    rows = _changes(record)
+    centre = ", ".join(f"{k} = {_shown(v)}" for k, v in record["identity"]["defaults"].items())
+    return _coherence_table(record, _changes(record), "change", f"one change at a time from {centre}")
+
+
+def grid_table(record: Mapping[str, Any]) -> RecordComparison:
+    """:func:`cause_table`'s columns for every setting of any grid, one row per combination of its
+    axes (seeds pooled), in the record's order."""
+    axes = list(record["identity"]["axes"])
+    rows: dict[str, list[Mapping[str, Any]]] = {}
+    for entry in record["settings"].values():
+        rows.setdefault(", ".join(f"{a} = {_shown(entry['setting'][a])}" for a in axes), []).append(entry)
+    return _coherence_table(record, rows, "setting", "every setting")
+
+
+def _coherence_table(record: Mapping[str, Any], rows: Mapping[str, list[Mapping[str, Any]]], label: str,
+                     what: str) -> RecordComparison:
+    identity = record["identity"]
 
     def spread(values: list[float | None]) -> str | None:
         if any(v is None for v in values):
@@ -472,18 +487,17 @@ def cause_table(record: Mapping[str, Any]) -> RecordComparison:
         values = entry.get("coherence_at", {}).get(z)  # absent in records written before it was measured
         return None if values is None else float(np.mean(list(values.values())))
 
-    table_rows = [{"change": label, "seeds": len(entries),
+    table_rows = [{label: name, "seeds": len(entries),
                    "accuracy": spread([e["accuracy"] for e in entries]),
                    "coherence (z ~ p(z|x_o))": spread([_value(e, "coherence") for e in entries]),
                    "coherence at μ_p": spread([at(e, "prior_mean") for e in entries]),
                    "coherence at μ_q": spread([at(e, "posterior_mean") for e in entries]),
                    "epochs (best)": ", ".join(f"{len(e['epochs'])} ({e['best_epoch']})" for e in entries)}
-                  for label, entries in rows.items()]
+                  for name, entries in rows.items()]
     first = next(iter(record["settings"].values()), None)
     ceiling = None if first is None else float(np.mean(list(first.get("coherence_ceiling", {"": np.nan}).values())))
-    centre = ", ".join(f"{k} = {_shown(v)}" for k, v in defaults.items())
     return RecordComparison(table_rows, f"The {identity['grid']} record ({identity['profile']} profile"
-                            + _standin_note(record) + f"): one change at a time from {centre}. Coherence: the "
+                            + _standin_note(record) + f"): {what}. Coherence: the "
                             "judge's accuracy on the generated x_M against the pair's label"
                             + (f" (its accuracy on the real images: {ceiling:.3f})" if ceiling == ceiling else "")
                             + "; μ_q has seen x_M (a reconstruction).")

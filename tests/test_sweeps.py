@@ -227,8 +227,15 @@ def test_a_star_grid_changes_one_axis_at_a_time_and_reads_back_as_a_cause_table(
     assert figure.layout.annotations[1].text.startswith("omega = 1: coherence ")
     with pytest.raises(ValueError, match="no row 'omega = 2'.*its rows: the defaults, omega = 1"):
         cause_images(record, ["omega = 2"])
+    from cmmd_lite.explore import grid_table
+
+    product = _run(tmp_path / "product")
     with pytest.raises(ValueError, match="no default for omega"):
-        cause_table(_run(tmp_path / "product"))
+        cause_table(product)
+    rows = grid_table(product).rows  # any grid: one row per combination of its axes, seeds pooled
+    assert [row["setting"] for row in rows] == ["omega = 0, lam = 0, alpha = 10", "omega = 0, lam = 100, alpha = 10",
+                                                "omega = 1, lam = 0, alpha = 10", "omega = 1, lam = 100, alpha = 10"]
+    assert [row["seeds"] for row in rows] == [1, 2, 1, 2]  # the omega axis at lambda 100 has a second seed
     two_changes = json.loads(json.dumps(record))
     next(iter(two_changes["settings"].values()))["setting"].update(omega=1.0, decoder_hidden=[16, 16])
     with pytest.raises(ValueError, match="changes omega, decoder_hidden from the defaults"):
