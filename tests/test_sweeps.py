@@ -35,6 +35,11 @@ def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
     entry = next(iter(record["settings"].values()))
     assert set(entry["collapse"]) == {"prior_vs_standard", "posterior_vs_standard", "posterior_vs_prior"}
     assert 0 <= entry["active_dims"] <= 8 and 0.0 <= entry["accuracy"] <= 1.0 and 0.0 <= entry["probe_accuracy"] <= 1
+    from cmmd_lite.evaluate import COLLAPSE_EPSILONS
+
+    for kind, nats in entry["collapse_nats_per_dim"].items():  # each dimension's epsilon agrees with the curve
+        counted = [np.mean(np.asarray(nats) < epsilon) for epsilon in COLLAPSE_EPSILONS]
+        assert len(nats) == 8 and np.allclose(counted, entry["collapse"][kind], atol=1 / 8 + 1e-9), kind
     assert len(entry["tsne"]["prior"]) == len(entry["tsne"]["posterior"]) == 30
     images = decode_images(entry["generated"]["mnist_noisy"])
     assert images.dtype.name == "uint8" and images.shape == (10, 1, 28, 28)
