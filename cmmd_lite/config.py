@@ -29,6 +29,7 @@ DECODERS = ("gaussian", "bernoulli", "deconv")
 MODEL_TYPES = ("cmmd", "m_xo", "vcca", "mvae", "mmvae")
 MMVAE_BOUNDS = ("elbo", "iwae", "dreg")
 PRECISIONS = ("fp32", "bf16")
+SELECTIONS = ("auto", "val_accuracy", "val_loss")  # TrainConfig.select
 # The modality names each dataset's builder gives its PairedData (cmmd_lite.data.paired), in order.
 DATASET_MODALITIES = {
     "mnist2": ("mnist_rotated", "mnist_noisy"),
@@ -196,9 +197,16 @@ class TrainConfig:
     # in bfloat16, their outputs and every loss term in float32; :func:`cmmd_lite.fitting.autocast_for`).
     # Evaluation is always float32. The default is chosen by benchmarks/bench_precision.py (RESULTS.md).
     precision: str = "fp32"
+    # What picks the kept epoch and drives ``patience`` (:meth:`Config.selection`): "auto" is the
+    # validation accuracy of p(y | x_o) when the classifier is trained (alpha > 0), else the
+    # validation objective; "val_loss" the validation objective for any model (where generation
+    # matters: the accuracy plateaus long before the decoder stops learning); "val_accuracy" asks
+    # for the accuracy explicitly (alpha > 0).
+    select: str = "auto"
 
     def validate(self) -> None:
         check_choice("precision", self.precision, PRECISIONS)
+        check_choice("select", self.select, SELECTIONS)
         check_positive_int("patience", self.patience, allow_none=True)
         check_positive_int("epochs", self.epochs)
         check_positive_int("batch_size", self.batch_size)
@@ -214,7 +222,7 @@ _MMVAE_ONLY = ("mmvae_bound", "importance_samples")  # objective fields only MMV
 # Fields added after checkpoints were first fingerprinted, with the value that trains as before: the
 # training key leaves them out at that value, so the fingerprints (checkpoint folders) of configs that
 # do not use them stay what they were. Stored configs without them read back with that value.
-_ADDED_LATER = {("objective", "kl_warmup_epochs"): 0, ("train", "precision"): "fp32"}
+_ADDED_LATER = {("objective", "kl_warmup_epochs"): 0, ("train", "precision"): "fp32", ("train", "select"): "auto"}
 
 
 @dataclass(frozen=True)
@@ -241,6 +249,9 @@ class Config:
             raise ValueError("alpha=0 is not allowed for model_type='m_xo': its only term is the classifier's "
                              "cross-entropy, so nothing would be trained. Use alpha > 0, or a generative model "
                              "(vcca, mvae, mmvae, cmmd) with alpha=0 and a linear probe.")
+        if self.train.select == "val_accuracy" and self.objective.alpha == 0:
+            raise ValueError("select='val_accuracy' needs alpha > 0: at alpha = 0 the classifier is never trained, "
+                             "so its accuracy cannot pick an epoch. Use select='auto' or 'val_loss'.")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -250,7 +261,10 @@ class Config:
         """What picks the kept epoch (and drives ``patience``): ``"val_accuracy"``, the highest
         validation accuracy of p(y | x_o), when the classifier is trained (alpha > 0); at alpha = 0,
         where it never learns, ``"val_loss"``: the lowest validation value of the model's own
-        objective (:func:`cmmd_lite.train.validation_loss`)."""
+        objective (:func:`cmmd_lite.train.validation_loss`). ``TrainConfig.select`` other than
+        ``"auto"`` names one of the two for any model."""
+        if self.train.select != "auto":
+            return self.train.select
         return "val_accuracy" if self.objective.alpha > 0 else "val_loss"
 
     @classmethod
@@ -287,6 +301,7 @@ class Config:
                 del key["objective"][name]
         if self.model.model_type == "m_xo":
             key["objective"].pop("kl_warmup_epochs", None)
+        key["train"].pop("select", None)  # what it selects counts, not how it was asked for
         if self.selection() != "val_accuracy":
             key["train"]["selection"] = self.selection()
         return key

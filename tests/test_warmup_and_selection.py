@@ -193,6 +193,25 @@ def test_alpha_above_zero_selects_by_validation_accuracy_as_before(monkeypatch):
     assert "selection" not in get_config("mnist2", "paper").training_key()["train"]
 
 
+def test_select_val_loss_keeps_the_epoch_of_lowest_validation_objective_at_any_alpha():
+    data, cfg = _toy_data(), _config(model_type="cmmd", alpha=10.0, epochs=4, select="val_loss")
+    seed_everything(0)
+    history = fit(build_model(cfg, data.train), data, cfg, progress=False)
+    val_losses = [e["val_loss"] for e in history["epochs"]]
+    assert history["selection"] == "val_loss" and history["best_epoch"] == int(np.argmin(val_losses)) + 1
+    assert all("val_accuracy" in e for e in history["epochs"])  # still recorded
+    auto = _config(model_type="cmmd", alpha=10.0, epochs=4)
+    assert cfg.training_key()["train"]["selection"] == "val_loss" and cfg.fingerprint() != auto.fingerprint()
+    # asking for what "auto" picks anyway keys the same checkpoint
+    assert _config(model_type="cmmd", alpha=10.0, epochs=4, select="val_accuracy").fingerprint() == auto.fingerprint()
+    assert _config(model_type="vcca", alpha=0.0, select="val_loss").fingerprint() == \
+        _config(model_type="vcca", alpha=0.0).fingerprint()
+    with pytest.raises(ValueError, match="select='val_accuracy' needs alpha > 0"):
+        _config(model_type="vcca", alpha=0.0, select="val_accuracy").validate()
+    with pytest.raises(ValueError, match="select"):
+        _config(select="val_coherence").validate()
+
+
 def test_mmvae_dreg_is_validated_by_its_iwae_bound():
     data = _toy_data()
     model, objective = _model("mmvae", alpha=0.0)
