@@ -279,3 +279,24 @@ def test_the_readme_cause_table_is_the_committed_record():
         cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
         for cell, column in zip(cells, columns):
             assert cell.split(" / ") == [rows[name][column] for name in names], (line, column)
+
+
+def test_the_readme_recipe_table_is_the_committed_record():
+    """Every number of the README's recipe table is the committed record's (via cause_table)."""
+    from pathlib import Path
+
+    from cmmd_lite.explore import cause_table
+
+    root = Path(__file__).resolve().parents[1]
+    rows = {row["change"]: row for row in cause_table(load_record(root / "results/sweeps/mnist_svhn_recipe-laptop.json")).rows}
+    readme = root.joinpath("README.md").read_text()
+    section = readme[readme.index("| change from Bernoulli, lambda 1e4, alpha 1000 |"):]
+    lines = [line for line in section.splitlines()[2:7]]
+    labels = [["the defaults"], ["decoder = deconv"], ["lam = 1000", "lam = 100000"],
+              ["decoder_hidden = (1024, 1024)"], ["select = val_loss"]]
+    columns = ["coherence (z ~ p(z|x_o))", "coherence at μ_p", "coherence at μ_q", "accuracy"]
+    assert len(rows) == 6
+    for line, names in zip(lines, labels, strict=True):
+        cells = [cell.strip() for cell in line.strip("|").split("|")][1:]
+        for cell, column in zip(cells, columns, strict=True):
+            assert cell.split(" / ") == [rows[name][column] for name in names], (line, column)
