@@ -158,6 +158,14 @@ GRIDS: dict[str, Grid] = {g.name: g for g in (
           "decoder_hidden": ((400,), (1024, 1024)), "select": ("auto", "val_loss")},
          {"decoder": "bernoulli", "lam": 10000.0, "decoder_hidden": (400,), "select": "auto"},
          seed_axis="decoder", overrides={"alpha": 1000.0}, layout="star"),
+    # MNIST -> SVHN, the number of training pairs, around the recipe's centre (mnist_svhn_recipe:
+    # Bernoulli decoder, lambda 1e4, alpha 1000, omega 0.1), where at 10,000 pairs the validation
+    # objective rises after epoch 48 (overfitting): 10,000, 20,000 and the laptop profile's 50,000
+    # pairs, and the Table D1 deconvolution decoder at 50,000. Extra seeds run along the pairs.
+    Grid("mnist_svhn_data", "mnist_svhn",
+         {"max_train": (50_000, 10_000, 20_000), "decoder": ("bernoulli", "deconv")},
+         {"max_train": 50_000, "decoder": "bernoulli"},
+         seed_axis="max_train", overrides={"alpha": 1000.0, "lam": 10000.0}, layout="star"),
     # 2-modality MNIST, what posterior collapse (Fig. 2) depends on, one change at a time from the
     # paper's setting: the size of z, omega, training length. Each setting records per dimension the
     # epsilon from which it counts as collapsed (collapse_nats_per_dim).
