@@ -416,10 +416,40 @@ def _start_ray(ray: Any, workers: int) -> None:
 class _Context:
     """What every setting of one sweep is measured with (built once per process)."""
 
-    splits: PairedSplits
+    splits: PairedSplits  # the data of the grid's first setting; its test split, fixed points and judges serve all
     rows: torch.Tensor
     shown: torch.Tensor
     classifiers: dict
+    data_config: DataConfig | None = None  # what ``splits`` was loaded with
+    data_loader: Any = None
+    other_data: dict = field(default_factory=dict)  # repr(DataConfig) -> the splits of a setting on other data
+
+    def splits_for(self, config: Config) -> PairedSplits:
+        """The data a setting trains on: the context's, or (a grid over e.g. ``max_train``) its own,
+        which must share the context's test split, since every setting is measured on the same pairs
+        by the same judges."""
+        if config.data == self.data_config:
+            return self.splits
+        key = repr(config.data)
+        if key not in self.other_data:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the stand-in warning: the record says so instead
+                splits = (self.data_loader or load_paired)(config.data)
+            if not same_split(splits.test, self.splits.test):
+                raise ValueError(f"a setting's data ({config.data}) has another test split than the grid's first "
+                                 "setting; a grid may vary the training data only (e.g. max_train), since every "
+                                 "setting is measured on the same test pairs.")
+            self.other_data.clear()  # one other dataset at a time
+            self.other_data[key] = splits
+        return self.other_data[key]
+
+
+def same_split(a, b) -> bool:
+    """Whether two splits hold the same pairs of the same content (roles, indices, labels, sources)."""
+    names = a.observed + a.missing
+    return (a.observed == b.observed and a.missing == b.missing and torch.equal(a.y.cpu(), b.y.cpu())
+            and all(torch.equal(a.index[m].cpu(), b.index[m].cpu()) and a.sources[m].shape == b.sources[m].shape
+                    and torch.equal(a.sources[m].cpu(), b.sources[m].cpu()) for m in names))
 
 
 _CONTEXTS: dict[str, _Context] = {}
@@ -430,16 +460,16 @@ def _context(grid: Grid, profile: str, overrides: Mapping[str, Any], data_loader
     """The context of a sweep in this process; ``splits``: its data, when the caller loaded it already."""
     key = repr((grid, profile, sorted(overrides.items()), data_loader))
     if key not in _CONTEXTS:
+        first = setting_config(grid, profile, grid.settings([0])[0], overrides)
         if splits is None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # the stand-in warning: the record says so instead
-                first = setting_config(grid, profile, grid.settings([0])[0], overrides)
                 splits = (data_loader or load_paired)(first.data)
         rows, shown, _ = fixed_points(splits.test, grid.tsne_points)
         judges = classifier_settings(profile)
         _CONTEXTS.clear()  # one sweep's data at a time
         _CONTEXTS[key] = _Context(splits, rows, shown, {m: modality_classifier(splits, m, judges)
-                                                        for m in splits.test.missing})
+                                                        for m in splits.test.missing}, first.data, data_loader)
     return _CONTEXTS[key]
 
 
@@ -454,10 +484,10 @@ def _train_and_measure(grid: Grid, profile: str, setting: Mapping[str, Any], ove
         torch.set_num_threads(threads)
     context = _context(grid, profile, overrides, data_loader)
     config = setting_config(grid, profile, setting, overrides)
-    result = train_or_load(config, data=context.splits, device=choose_device(device), progress=progress)
+    result = train_or_load(config, data=context.splits_for(config), device=choose_device(device), progress=progress)
     measured = measure_setting(result, result.data, context.rows, context.shown, context.classifiers, reference,
                                setting["seed"])
-    entry = {"setting": dict(setting), "config": config.to_dict(), **measured}
+    entry = {"setting": dict(setting), "config": config.to_dict(), "n_train": len(result.data.train), **measured}
     return json.loads(json.dumps(entry)), result.loaded  # the entry as it reads back
 
 

@@ -310,3 +310,35 @@ def test_the_readme_recipe_table_is_the_committed_record():
     readme = ROOT.joinpath("README.md").read_text()
     assert f"both peak at epoch {best}" in readme
     assert min(val_loss[best:]) > val_loss[best - 1]  # it rises after the kept epoch
+
+
+DATA = Grid("tiny_data", "mnist2", {"max_train": (96, 48)}, {"max_train": 96}, seed_axis="max_train", patience=1,
+            tsne_points=30, overrides={"epochs": 2}, layout="star")
+
+
+def _capped_loader(config):
+    """tiny_loader's splits with the training split cut to the config's max_train."""
+    splits = tiny_loader(config)
+    n = config.max_train or len(splits.train)
+    return type(splits)(splits.train.subset(slice(0, n)), splits.val, splits.test, splits.name)
+
+
+@pytest.mark.parametrize("engine", ["local", "processes"])
+def test_a_grid_over_the_training_set_trains_each_setting_on_its_own_data(tmp_path, monkeypatch, engine):
+    monkeypatch.setitem(sweeps.GRIDS, "tiny_data", DATA)
+    record = run_sweep("tiny_data", "smoke", seeds=(0,), out=tmp_path / "out", data_loader=_capped_loader,
+                       progress=False, log=None, engine=engine, workers=1)
+    assert {e["setting"]["max_train"]: e["n_train"] for e in record["settings"].values()} == {96: 96, 48: 48}
+
+
+def test_a_grid_whose_settings_change_the_test_split_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setitem(sweeps.GRIDS, "tiny_data", DATA)
+
+    def other_test_split(config):
+        splits = _capped_loader(config)
+        n = 30 if config.max_train == 48 else len(splits.test)
+        return type(splits)(splits.train, splits.val, splits.test.subset(slice(0, n)), splits.name)
+    with pytest.raises(ValueError, match="another test split"):
+        run_sweep("tiny_data", "smoke", seeds=(0,), out=tmp_path / "out", data_loader=other_test_split,
+                  progress=False, log=None)
+    assert len(load_record(tmp_path / "out" / "tiny_data-smoke.json")["settings"]) == 1  # the first one is kept
