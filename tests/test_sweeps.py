@@ -45,6 +45,9 @@ def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
     images = decode_images(entry["generated"]["mnist_noisy"])
     assert images.dtype.name == "uint8" and images.shape == (10, 1, 28, 28)
     assert decode_images(entry["reconstructed"]["mnist_noisy"]).shape == (10, 1, 28, 28)
+    extra = [e for e in record["settings"].values() if e["setting"]["seed"] == 1]  # images at the first seed only
+    assert extra and all(e["generated"] == e["reconstructed"] == {} and e["coherence"] for e in extra)
+    assert all(e["generated"] for e in record["settings"].values() if e["setting"]["seed"] == 0)
     points = record["points"]
     assert len(points["tsne_labels"]) == len(points["tsne_rows"]) == 30 and points["shown_labels"] == list(range(10))
     assert 0.0 <= entry["coherence"]["mnist_noisy"] <= 1.0 and entry["epochs"] and entry["config"]["train"]["patience"] == 1
@@ -342,3 +345,4 @@ def test_a_grid_whose_settings_change_the_test_split_is_refused(tmp_path, monkey
         run_sweep("tiny_data", "smoke", seeds=(0,), out=tmp_path / "out", data_loader=other_test_split,
                   progress=False, log=None)
     assert len(load_record(tmp_path / "out" / "tiny_data-smoke.json")["settings"]) == 1  # the first one is kept
+
