@@ -503,6 +503,21 @@ def _train_and_measure(grid: Grid, profile: str, setting: Mapping[str, Any], ove
     return json.loads(json.dumps(entry)), result.loaded  # the entry as it reads back
 
 
+def exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """In a worker process: exit as soon as the process that started it is gone (a sweep killed with
+    ``kill PID`` reaches only the parent; its spawned workers would otherwise train on unseen, holding
+    the CPU and the checkpoint locks). The next sweep resumes the interrupted setting from its last epoch."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 @contextlib.contextmanager
 def _engine(engine: str, workers: int):
     """``submit(function, *args) -> Future`` for ``engine``."""
@@ -515,7 +530,8 @@ def _engine(engine: str, workers: int):
     elif engine == "processes":
         import multiprocessing
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                 initializer=exit_with_parent) as pool:
             try:
                 yield pool.submit
             finally:

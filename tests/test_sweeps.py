@@ -346,3 +346,36 @@ def test_a_grid_whose_settings_change_the_test_split_is_refused(tmp_path, monkey
                   progress=False, log=None)
     assert len(load_record(tmp_path / "out" / "tiny_data-smoke.json")["settings"]) == 1  # the first one is kept
 
+
+_ORPHAN_SCRIPT = """
+import multiprocessing, os, sys, time
+from concurrent.futures import ProcessPoolExecutor
+from cmmd_lite.sweeps import exit_with_parent
+
+if __name__ == "__main__":
+    pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=exit_with_parent)
+    print(pool.submit(os.getpid).result(), flush=True)
+    pool.submit(time.sleep, 120)
+    time.sleep(0.5)
+    os.kill(os.getpid(), 9)  # as `kill -9 PID` of a sweep: the pool gets no chance to stop its worker
+"""
+
+
+def test_a_sweep_worker_exits_when_its_sweep_is_killed(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "orphan.py"
+    script.write_text(_ORPHAN_SCRIPT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    worker = int(run.stdout.split()[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Path(f"/proc/{worker}").exists():
+        time.sleep(0.2)
+    alive = Path(f"/proc/{worker}").exists()
+    if alive:
+        import os
+        import signal
+        os.kill(worker, signal.SIGKILL)
+    assert not alive, "the worker of a killed sweep kept running"
