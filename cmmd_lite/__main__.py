@@ -93,6 +93,11 @@ def _add_reproduce_parser(commands: argparse._SubParsersAction) -> None:
                      help="a config field for every model (epochs=1), coherence_<setting> or a run option; repeatable")
     sub.add_argument("--device", default=None, help="cuda, mps or cpu (default: the best available)")
     sub.add_argument("--progress", action="store_true", help="show a progress bar while training")
+    sub.add_argument("--compare-to", default=None, metavar="DIR",
+                     help="after the run, compare its numbers seed by seed with the record NAME-PROFILE.json in DIR "
+                          "(e.g. results/reproduce; --out must be another folder); exit 1 if any differs")
+    sub.add_argument("--tolerance", type=float, default=0.0,
+                     help="with --compare-to: the absolute difference still counted as equal (default 0)")
 
 
 def _integers(parser: argparse.ArgumentParser, text: str, option: str) -> list[int]:
@@ -112,11 +117,30 @@ def _reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         key, _, text = item.partition("=")
         seeds_by_model[key.strip()] = _integers(parser, text, f"--seeds-of {key.strip()}=")
     models = [part.strip() for part in args.models.split(",") if part.strip()] if args.models else None
+    profile = args.profile or current_profile()
+    recorded = None
+    if args.compare_to is not None:
+        from pathlib import Path
+
+        from .store import read_json
+
+        if Path(args.compare_to).resolve() == Path(args.out).resolve():
+            parser.error("--compare-to and --out are the same folder: the run would overwrite the record it is "
+                         "compared with; pass another --out.")
+        recorded_path = Path(args.compare_to) / f"{args.name}-{profile}.json"
+        if not recorded_path.is_file():
+            parser.error(f"--compare-to: no record {recorded_path} to compare with.")
+        recorded = read_json(recorded_path)
     # errors of the library are reported by main()
-    reproduce(args.name, args.profile or current_profile(), seeds=seeds, models=models, out=args.out,
-              overrides=args.override, device=args.device, progress=args.progress,
-              seeds_by_model=seeds_by_model)
-    return 0
+    payload = reproduce(args.name, profile, seeds=seeds, models=models, out=args.out, overrides=args.override,
+                        device=args.device, progress=args.progress, seeds_by_model=seeds_by_model)
+    if recorded is None:
+        return 0
+    from .reproduce import compare_runs, comparison_markdown
+
+    comparison = compare_runs(recorded, payload, tolerance=args.tolerance)
+    print(comparison_markdown(comparison, recorded_path), end="")
+    return 1 if comparison["differ"] or comparison["only_recorded"] else 0
 
 
 def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:

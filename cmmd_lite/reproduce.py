@@ -273,6 +273,70 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
     return payload
 
 
+# --- reload and compare -----------------------------------------------------------------------------
+
+#: per-seed fields that describe a run rather than measure the model (timings, cache use)
+_NOT_MEASURED = ("seed", "loaded_checkpoint", "checkpoint", "config_fingerprint", "config", "epochs_run_note")
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as ``{"a.b": leaf}``."""
+    if isinstance(value, Mapping):
+        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: value}
+
+
+def compare_runs(recorded: Mapping[str, Any], now: Mapping[str, Any], *, tolerance: float = 0.0) -> dict[str, Any]:
+    """What a rerun of a recorded :func:`reproduce` payload measures differently, seed by seed.
+
+    Every measured per-seed number (accuracy, error, RMSE, coherence, epochs, the collapse curves'
+    points; not the timings) of each row and seed in both is compared; a difference above
+    ``tolerance`` (absolute) is listed with the config fields that changed between the two runs,
+    which says whether it was deliberate (a changed default) or not. Returns ``{"compared": n,
+    "differ": [...], "only_recorded": [...], "only_now": [...]}``."""
+    def per_seed(payload):
+        return {(row["key"], run["seed"]): run for row in payload["rows"] for run in row.get("per_seed", [])}
+    old, new = per_seed(recorded), per_seed(now)
+    compared, differ = 0, []
+    for key in sorted(set(old) & set(new), key=str):
+        a, b = old[key], new[key]
+        changed = sorted(k for k in set(_flat(a.get("config", {}))) | set(_flat(b.get("config", {})))
+                         if _flat(a.get("config", {})).get(k) != _flat(b.get("config", {})).get(k))
+        for field_name in sorted(set(a) & set(b)):
+            if field_name in _NOT_MEASURED or "seconds" in field_name:
+                continue
+            x, y = _flat(a[field_name], field_name + "."), _flat(b[field_name], field_name + ".")
+            for leaf in sorted(set(x) & set(y)):
+                p, q = x[leaf], y[leaf]
+                if isinstance(p, bool) or isinstance(q, bool) or not isinstance(p, (int, float, list)):
+                    continue
+                p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
+                compared += 1
+                gap = float(np.max(np.abs(p - q))) if p.shape == q.shape else math.inf
+                if not gap <= tolerance:
+                    differ.append({"row": key[0], "seed": key[1], "metric": leaf,
+                                   "recorded": p.tolist() if p.ndim == 0 else f"{p.size} values",
+                                   "now": q.tolist() if q.ndim == 0 else f"{q.size} values",
+                                   "difference": gap, "config_changed": changed})
+    return {"compared": compared, "differ": differ, "only_recorded": sorted(map(str, set(old) - set(new))),
+            "only_now": sorted(map(str, set(new) - set(old)))}
+
+
+def comparison_markdown(comparison: Mapping[str, Any], recorded_path: str | Path) -> str:
+    """:func:`compare_runs` as a short report."""
+    differ = comparison["differ"]
+    lines = [f"Compared with {recorded_path}: {comparison['compared']} measured numbers, {len(differ)} differ."]
+    if differ:
+        lines += ["", "| row | seed | metric | recorded | now | |difference| | config fields changed |",
+                  "|---|---:|---|---:|---:|---:|---|"]
+        lines += [f"| {d['row']} | {d['seed']} | {d['metric']} | {d['recorded']} | {d['now']} | {d['difference']:.4g} | "
+                  f"{', '.join(d['config_changed']) or 'none'} |" for d in differ]
+    for side in ("only_recorded", "only_now"):
+        if comparison[side]:
+            lines.append(f"{side.replace('_', ' ')} (row, seed): {', '.join(comparison[side])}")
+    return "\n".join(lines) + "\n"
+
+
 def dumps(payload: Mapping[str, Any]) -> str:
     """JSON with one key per line but each list of numbers on one line (t-SNE coordinates, curves)."""
     text = json.dumps(_jsonable(payload), indent=1)

@@ -180,6 +180,37 @@ def test_cli_runs_an_experiment(monkeypatch, tmp_path, capsys):
         "python -m cmmd_lite reproduce table2 --profile smoke --seeds 0 --models m_xo --override epochs=1")
 
 
+def test_a_rerun_is_compared_with_its_record_seed_by_seed(monkeypatch, tmp_path, capsys):
+    import copy
+
+    from cmmd_lite.reproduce import compare_runs
+
+    monkeypatch.setattr(reproduce_module, "load_paired", tiny_loader)
+    flags = ["reproduce", "table2", "--profile", "smoke", "--models", "m_xo", "--override", "epochs=1"]
+    assert main(flags + ["--out", str(tmp_path / "a")]) == 0
+    # a fresh cache: the rerun trains again, and equal seeds give equal numbers
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / "other-cache"))
+    assert main(flags + ["--out", str(tmp_path / "b"), "--compare-to", str(tmp_path / "a")]) == 0
+    printed = capsys.readouterr().out
+    assert " 0 differ." in printed and "measured numbers" in printed
+    recorded = json.loads((tmp_path / "a" / "table2-smoke.json").read_text())
+    now = json.loads((tmp_path / "b" / "table2-smoke.json").read_text())
+    assert not any(r["loaded_checkpoint"] for row in now["rows"] for r in row.get("per_seed", []))
+    changed = copy.deepcopy(now)
+    run = changed["rows"][0]["per_seed"][0]
+    run["accuracy"] += 0.01
+    run["config"]["train"]["lr"] = 0.5
+    comparison = compare_runs(recorded, changed)
+    assert [(d["metric"], d["config_changed"]) for d in comparison["differ"]] == [("accuracy", ["train.lr"])]
+    assert compare_runs(recorded, changed, tolerance=0.02)["differ"] == []
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "table2-smoke.json").write_text(json.dumps(changed))
+    assert main(flags + ["--out", str(tmp_path / "d"), "--compare-to", str(tmp_path / "c")]) == 1
+    assert "| m_xo | 0 | accuracy |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(flags + ["--out", str(tmp_path / "a"), "--compare-to", str(tmp_path / "a")])  # would overwrite it
+
+
 def test_every_experiment_names_its_models():
     for experiment in EXPERIMENTS.values():
         assert experiment.rows and all(row.key in ("m_xo", "vcca", "mvae", "mmvae", "cmmd") for row in experiment.rows)
