@@ -153,8 +153,9 @@ def _add_sweep_parser(commands: argparse._SubParsersAction) -> None:
     sub.add_argument("name", metavar="NAME", help=f"one of: {', '.join(GRIDS)}")
     sub.add_argument("--profile", default=None, choices=PROFILES,
                      help="compute profile (default: $CMMD_PROFILE, else laptop)")
-    sub.add_argument("--seeds", default="0", help="comma-separated seeds: all settings at the first, the omega "
-                                                  "axis at the others (default 0)")
+    sub.add_argument("--seeds", default="0", help="comma-separated seeds: all settings at the first, the grid's "
+                                                  "seed axis (omega for mnist2 and mnist_svhn) at the others, "
+                                                  "at the defaults (default 0)")
     sub.add_argument("--out", default=str(DEFAULT_OUT), help=f"output folder (default {DEFAULT_OUT})")
     sub.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                      help="a config field for every setting, e.g. max_train=20000 (recorded); repeatable")
