@@ -293,6 +293,17 @@ def test_the_readme_cause_table_is_the_committed_record():
          ["decoder_hidden = (1024, 1024)"], ["omega = 0", "omega = 1"], ["lam = 0"], ["epochs = 10", "epochs = 30"]])
 
 
+def test_the_readme_data_table_is_the_committed_record():
+    """Every number of the README's table of training pairs is the committed record's, and each
+    setting trained on the pairs its row names."""
+    rows = assert_readme_table_is_record(
+        "mnist_svhn_data-laptop.json", "| change from Bernoulli, lambda 1e4, alpha 1000, 46,678 pairs |",
+        [["the defaults"], ["max_train = 10000", "max_train = 20000"], ["decoder = deconv"]])
+    record = load_record(ROOT / "results/sweeps/mnist_svhn_data-laptop.json")
+    assert sorted(e["n_train"] for e in record["settings"].values()) == [10000, 20000, 46678, 46678]
+    assert float(rows["decoder = deconv"]["coherence (z ~ p(z|x_o))"]) > 0.8
+
+
 def test_the_readme_recipe_table_is_the_committed_record():
     """Every number of the README's recipe table is the committed record's, and so is what its
     text reads from the training histories: selection by validation accuracy and by the
