@@ -296,12 +296,13 @@ def compare_runs(recorded: Mapping[str, Any], now: Mapping[str, Any], *, toleran
     "differ": [...], "only_recorded": [...], "only_now": [...]}``."""
     def per_seed(payload):
         return {(row["key"], run["seed"]): run for row in payload["rows"] for run in row.get("per_seed", [])}
+    recorded, now = json.loads(dumps(recorded)), json.loads(dumps(now))  # both as JSON reads them back
     old, new = per_seed(recorded), per_seed(now)
     compared, differ = 0, []
+    judges = _judge_changes(recorded, now)
     for key in sorted(set(old) & set(new), key=str):
         a, b = old[key], new[key]
-        changed = sorted(k for k in set(_flat(a.get("config", {}))) | set(_flat(b.get("config", {})))
-                         if _flat(a.get("config", {})).get(k) != _flat(b.get("config", {})).get(k))
+        changed = _config_changes(a.get("config", {}), b.get("config", {}))
         for field_name in sorted(set(a) & set(b)):
             if field_name in _NOT_MEASURED or "seconds" in field_name:
                 continue
@@ -318,8 +319,29 @@ def compare_runs(recorded: Mapping[str, Any], now: Mapping[str, Any], *, toleran
                                    "recorded": p.tolist() if p.ndim == 0 else f"{p.size} values",
                                    "now": q.tolist() if q.ndim == 0 else f"{q.size} values",
                                    "difference": gap, "config_changed": changed})
-    return {"compared": compared, "differ": differ, "only_recorded": sorted(map(str, set(old) - set(new))),
-            "only_now": sorted(map(str, set(new) - set(old)))}
+    return {"compared": compared, "differ": differ, "judges_changed": judges,
+            "only_recorded": sorted(map(str, set(old) - set(new))), "only_now": sorted(map(str, set(new) - set(old)))}
+
+
+def _config_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
+    """The config fields that train differently (:meth:`Config.diff`, fields added since at their
+    old value counting as equal), or the raw fields that differ when a config does not parse."""
+    try:
+        return sorted(k for k in Config.from_dict(a).diff(Config.from_dict(b)) if k not in ("name", "profile"))
+    except (TypeError, ValueError):
+        flat_a, flat_b = _flat(a), _flat(b)
+        return sorted(k for k in set(flat_a) | set(flat_b) if flat_a.get(k) != flat_b.get(k))
+
+
+def _judge_changes(recorded: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """The coherence judges that differ between two runs: settings, or what their training reached."""
+    changes = []
+    before, after = recorded.get("coherence_classifiers", {}), now.get("coherence_classifiers", {})
+    for name in sorted(set(before) & set(after)):
+        for field_name in ("settings", "arch", "n_train_images", "best_val_accuracy", "best_epoch"):
+            if before[name].get(field_name) != after[name].get(field_name):
+                changes.append(f"{name}: {field_name} {before[name].get(field_name)} -> {after[name].get(field_name)}")
+    return changes
 
 
 def comparison_markdown(comparison: Mapping[str, Any], recorded_path: str | Path) -> str:
@@ -331,6 +353,9 @@ def comparison_markdown(comparison: Mapping[str, Any], recorded_path: str | Path
                   "|---|---:|---|---:|---:|---:|---|"]
         lines += [f"| {d['row']} | {d['seed']} | {d['metric']} | {d['recorded']} | {d['now']} | {d['difference']:.4g} | "
                   f"{', '.join(d['config_changed']) or 'none'} |" for d in differ]
+    if comparison.get("judges_changed"):
+        lines += ["", "The coherence judges differ (coherence and its ceiling then differ with them): "
+                  + "; ".join(comparison["judges_changed"]) + "."]
     for side in ("only_recorded", "only_now"):
         if comparison[side]:
             lines.append(f"{side.replace('_', ' ')} (row, seed): {', '.join(comparison[side])}")

@@ -209,6 +209,18 @@ def test_a_rerun_is_compared_with_its_record_seed_by_seed(monkeypatch, tmp_path,
     assert "| m_xo | 0 | accuracy |" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main(flags + ["--out", str(tmp_path / "a"), "--compare-to", str(tmp_path / "a")])  # would overwrite it
+    # the payload in memory (tuples) compares as its JSON does; fields added later at their old value
+    # are no change; a judge trained differently is named
+    in_memory = _run("table2", tmp_path / "e", models=["m_xo"], overrides={"epochs": 1})
+    changed = copy.deepcopy(recorded)
+    run = changed["rows"][0]["per_seed"][0]
+    run["accuracy"] += 0.01
+    del run["config"]["train"]["precision"]  # as a record written before the field existed
+    assert compare_runs(changed, in_memory)["differ"][0]["config_changed"] == []
+    judge = {"settings": {"epochs": 10}, "best_val_accuracy": 0.84}
+    judges = compare_runs({**recorded, "coherence_classifiers": {"svhn": judge}},
+                          {**recorded, "coherence_classifiers": {"svhn": {**judge, "best_val_accuracy": 0.86}}})
+    assert judges["judges_changed"] == ["svhn: best_val_accuracy 0.84 -> 0.86"]
 
 
 def test_every_experiment_names_its_models():
