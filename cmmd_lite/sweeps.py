@@ -702,6 +702,9 @@ def _checked(path: Path) -> dict[str, Any]:
     return record
 
 
+_SELECTION_WORDS = {"val_accuracy": "accuracy", "val_loss": "objective"}  # Config.selection() -> what it watches
+
+
 def describe_record(record: Mapping[str, Any]) -> str:
     """Where a record came from, in one line: grid, profile, settings, training set, machine, dates,
     commits and wall time."""
@@ -714,10 +717,14 @@ def describe_record(record: Mapping[str, Any]) -> str:
     wall = sum(s.get("wall_seconds", 0.0) for s in sittings)
     shrunk = provenance.get("shrunk_training_set")
     cap = next(iter(record["settings"].values()))["config"]["train"]["epochs"] if record["settings"] else "?"
+    pairs = {e["n_train"] for e in record["settings"].values() if "n_train" in e}  # a grid over max_train
+    watched = {_SELECTION_WORDS[Config.from_dict(e["config"]).selection()] for e in record["settings"].values()}
     return (f"sweep {identity['grid']} ({identity['profile']} profile): {len(record['settings'])} of "
             f"{provenance.get('settings_expected', '?')} settings recorded, each trained until its validation "
-            f"accuracy had not improved for {identity['patience']} epochs (at most {cap})"
+            f"{' or '.join(sorted(watched)) or 'accuracy'} had not improved for {identity['patience']} epochs "
+            f"(at most {cap})"
             + (f", {shrunk:,} training pairs per setting" if shrunk else "")
+            + (f", {min(pairs):,} to {max(pairs):,} training pairs by setting" if len(pairs) > 1 else "")
             + (", SVHN stand-in" if provenance.get("svhn_standin") else "")
             + f"; {len(sittings)} sitting(s) on {', '.join(machines) or '?'}, {', '.join(dates) or '?'}, "
               f"commit {', '.join(commits)}, {wall / 3600:.1f} h of wall time")

@@ -324,6 +324,7 @@ def test_the_readme_recipe_table_is_the_committed_record():
     readme = ROOT.joinpath("README.md").read_text()
     assert f"both peak at epoch {best}" in readme
     assert min(val_loss[best:]) > val_loss[best - 1]  # it rises after the kept epoch
+    assert "until its validation accuracy or objective had not improved" in sweeps.describe_record(record)
 
 
 DATA = Grid("tiny_data", "mnist2", {"max_train": (96, 48)}, {"max_train": 96}, seed_axis="max_train", patience=1,
@@ -343,6 +344,7 @@ def test_a_grid_over_the_training_set_trains_each_setting_on_its_own_data(tmp_pa
     record = run_sweep("tiny_data", "smoke", seeds=(0,), out=tmp_path / "out", data_loader=_capped_loader,
                        progress=False, log=None, engine=engine, workers=1)
     assert {e["setting"]["max_train"]: e["n_train"] for e in record["settings"].values()} == {96: 96, 48: 48}
+    assert "48 to 96 training pairs by setting" in sweeps.describe_record(record)
 
 
 def test_a_grid_whose_settings_change_the_test_split_is_refused(tmp_path, monkeypatch):
