@@ -333,16 +333,17 @@ class Config:
 
     def diff(self, other: "Config") -> dict[str, tuple[Any, Any]]:
         """Fields that differ, as ``{"section.field": (self_value, other_value)}``."""
-        mine, theirs = _flatten(self.to_dict()), _flatten(other.to_dict())
+        mine, theirs = flatten_dict(self.to_dict()), flatten_dict(other.to_dict())
         return {k: (mine.get(k), theirs.get(k)) for k in sorted(set(mine) | set(theirs))
                 if mine.get(k) != theirs.get(k)}
 
 
-def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+def flatten_dict(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as ``{"a.b": leaf}``, lists as tuples (a config, a run's metrics)."""
     flat = {}
     for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
+        if isinstance(value, Mapping):
+            flat.update(flatten_dict(value, f"{prefix}{key}."))
         else:
             flat[f"{prefix}{key}"] = tuple(value) if isinstance(value, list) else value
     return flat

@@ -44,7 +44,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .coherence import ClassifierSettings, classifier_settings, modality_classifier
-from .config import FIELD_SECTION, PROFILES, Config, DataConfig, current_profile, get_config
+from .config import FIELD_SECTION, PROFILES, Config, DataConfig, current_profile, flatten_dict, get_config
 from .config import parse_overrides as config_parse_overrides
 from .data.paired import PairedSplits, load_paired
 from .data.svhn_standin import STANDIN_LABEL
@@ -279,13 +279,6 @@ def reproduce(name: str, profile: str | None = None, *, seeds: Sequence[int] = (
 _NOT_MEASURED = ("seed", "loaded_checkpoint", "checkpoint", "config_fingerprint", "config", "epochs_run_note")
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts as ``{"a.b": leaf}``."""
-    if isinstance(value, Mapping):
-        return {k: v for key, item in value.items() for k, v in _flat(item, f"{prefix}{key}.").items()}
-    return {prefix[:-1]: value}
-
-
 def compare_runs(recorded: Mapping[str, Any], now: Mapping[str, Any], *, tolerance: float = 0.0) -> dict[str, Any]:
     """What a rerun of a recorded :func:`reproduce` payload measures differently, seed by seed.
 
@@ -306,10 +299,10 @@ def compare_runs(recorded: Mapping[str, Any], now: Mapping[str, Any], *, toleran
         for field_name in sorted(set(a) & set(b)):
             if field_name in _NOT_MEASURED or "seconds" in field_name:
                 continue
-            x, y = _flat(a[field_name], field_name + "."), _flat(b[field_name], field_name + ".")
+            x, y = flatten_dict({field_name: a[field_name]}), flatten_dict({field_name: b[field_name]})
             for leaf in sorted(set(x) & set(y)):
                 p, q = x[leaf], y[leaf]
-                if isinstance(p, bool) or isinstance(q, bool) or not isinstance(p, (int, float, list)):
+                if isinstance(p, bool) or isinstance(q, bool) or not isinstance(p, (int, float, tuple)):
                     continue
                 p, q = np.asarray(p, dtype=float), np.asarray(q, dtype=float)
                 compared += 1
@@ -329,7 +322,7 @@ def _config_changes(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
     try:
         return sorted(k for k in Config.from_dict(a).diff(Config.from_dict(b)) if k not in ("name", "profile"))
     except (TypeError, ValueError):
-        flat_a, flat_b = _flat(a), _flat(b)
+        flat_a, flat_b = flatten_dict(a), flatten_dict(b)
         return sorted(k for k in set(flat_a) | set(flat_b) if flat_a.get(k) != flat_b.get(k))
 
 
