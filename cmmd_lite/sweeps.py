@@ -439,7 +439,7 @@ class _Context:
     rows: torch.Tensor
     shown: torch.Tensor
     classifiers: dict
-    data_config: DataConfig | None = None  # what ``splits`` was loaded with
+    data_config: DataConfig  # what ``splits`` was loaded with
     data_loader: Any = None
     other_data: dict = field(default_factory=dict)  # repr(DataConfig) -> the splits of a setting on other data
 
