@@ -11,7 +11,7 @@ from .data.paired import PairedData, PairedSplits, load_paired, paired_from_arra
 from .evaluate import (accuracy, collapse_curve, collapse_curves, evaluate, generate_missing, imputation_rmse,
                        kl_per_dimension, latent_parameters, linear_probe_accuracy, predict_proba)
 from .losses import gaussian_kl, mmd
-from .baselines import MMVAE, MVAE, VCCA, MXo, model_class
+from .baselines import MMVAE, MVAE, VCCA, LinearXo, MXo, model_class
 from .model import CMMD, MultimodalModel
 from .train import CheckpointError, NonFiniteLossError, TrainResult, build_model, fit, load_checkpoint, train_or_load
 from .utils import choose_device, seed_everything
@@ -19,7 +19,7 @@ from .utils import choose_device, seed_everything
 __version__ = "0.1.0"
 
 __all__ = [
-    "CMMD", "MMVAE", "MVAE", "MXo", "MultimodalModel", "VCCA", "model_class", "linear_probe_accuracy",
+    "CMMD", "LinearXo", "MMVAE", "MVAE", "MXo", "MultimodalModel", "VCCA", "model_class", "linear_probe_accuracy",
     "CheckpointError", "Config", "DataConfig", "ModelConfig", "NonFiniteLossError", "ObjectiveConfig",
     "PairedData", "PairedSplits", "TrainConfig", "TrainResult", "accuracy", "build_model", "choose_device",
     "collapse_curve", "collapse_curves", "config_names", "current_profile", "evaluate", "fit",

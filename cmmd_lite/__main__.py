@@ -180,13 +180,14 @@ def _sweep(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.table:
         from pathlib import Path
 
-        from .explore import SWEEP_AXES, cause_table, grid_table, record_table
+        from .explore import SWEEP_AXES, budget_table, cause_table, grid_table, record_table
 
         if args.name not in GRIDS:
             parser.error(f"unknown sweep {args.name!r}; choose from: {', '.join(GRIDS)}.")
         record = load_record(Path(args.out) / f"{args.name}-{args.profile or current_profile()}.json")
         grid = GRIDS[args.name]
-        table = (cause_table if grid.layout == "star" or len(grid.axes) == 1
+        table = (budget_table if "model_type" in grid.axes
+                 else cause_table if grid.layout == "star" or len(grid.axes) == 1
                  else record_table if set(grid.axes) == set(SWEEP_AXES) else grid_table)
         print(table(record).markdown())
         return 0

@@ -142,6 +142,34 @@ class MXo(_LatentClassifierBaseline):
         return ObjectiveTerms(loss=weight * nll_y, nll_x_m=zero, nll_y=nll_y, kl=zero, mmd=zero)
 
 
+class _PointMass(torch.nn.Module):
+    """x -> (x, log-variance -30): z is x_o itself (exp(-15), about 3e-7, of noise when sampled: the
+    floor every Gaussian of the library has, :class:`~cmmd_lite.nets.GaussianMLP`)."""
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return x, torch.full_like(x, -30.0)
+
+
+class LinearXo(MXo):
+    """A linear classifier on the raw pixels of x_o: softmax(W x_o + b), trained on ``alpha *
+    cross-entropy`` like M-x_o, by the same trainer (Adam, early stopping on validation accuracy).
+
+    The CMMD paper's M-x_o figure for 2-modality MNIST (13.1% error, Table 2) comes from Wang et al.'s
+    protocol, a linear classifier on view 1's pixels, not from a network like :class:`MXo`'s; this is
+    that protocol within the library (Wang et al. fit a linear SVM; this one is multinomial logistic).
+    Its "z given x_o" is x_o itself (so :func:`~cmmd_lite.evaluate.linear_probe_accuracy` of it is an
+    L-BFGS fit of the same linear model to convergence on standardised pixels). It has no hidden
+    layer: every width field of the config is ignored (and left out of its checkpoint key).
+    """
+
+    def __init__(self, x_o_dim: int, x_m_dim: int, n_classes: int, config: ModelConfig | None = None,
+                 x_m_shapes: Sequence[tuple[int, ...]] | None = None):
+        super().__init__(x_o_dim, x_m_dim, n_classes, config, x_m_shapes)
+        self.encoder_o = _PointMass()
+        self.classifier = mlp(x_o_dim, (), n_classes, 0.0)
+        initialise(self, self.config.init_std)
+
+
 class VCCA(_LatentClassifierBaseline):
     """VCCA (Wang et al. 2017, Eq. 4): z ~ q(z|x_o), p(z) = N(0, I), decoders p(x_o|z) and p(x_M|z).
 
@@ -332,7 +360,7 @@ def model_class(model_type: str) -> type[MultimodalModel]:
     """The class behind ``ModelConfig.model_type``."""
     from .model import CMMD  # CMMD lives beside the shared base class
 
-    classes = {"cmmd": CMMD, "m_xo": MXo, "vcca": VCCA, "mvae": MVAE, "mmvae": MMVAE}
+    classes = {"cmmd": CMMD, "m_xo": MXo, "linear_xo": LinearXo, "vcca": VCCA, "mvae": MVAE, "mmvae": MMVAE}
     if model_type not in classes:
         raise ValueError(f"model_type={model_type!r} is not known; choose one of {', '.join(classes)}.")
     return classes[model_type]

@@ -26,7 +26,8 @@ from .validation import (check_choice, check_folder_name, check_int_tuple, check
 DATASETS = ("mnist2", "mnist_svhn", "mnist3", "arrays")
 DECODERS = ("gaussian", "bernoulli", "deconv")
 # "cmmd" is the paper's model; the others are the baselines of Sec. 4 (cmmd_lite.baselines).
-MODEL_TYPES = ("cmmd", "m_xo", "vcca", "mvae", "mmvae")
+MODEL_TYPES = ("cmmd", "m_xo", "linear_xo", "vcca", "mvae", "mmvae")
+CLASSIFIER_ONLY = ("m_xo", "linear_xo")  # models of x_o alone: no KL, no posterior, no decoder
 MMVAE_BOUNDS = ("elbo", "iwae", "dreg")
 PRECISIONS = ("fp32", "bf16")
 SELECTIONS = ("auto", "val_accuracy", "val_loss")  # TrainConfig.select
@@ -245,8 +246,8 @@ class Config:
                 raise ValueError(f"{section}={value!r} must be a {section_cls.__name__}; got a "
                                  f"{type(value).__name__} (Config.from_dict reads a dict).")
             value.validate()
-        if self.model.model_type == "m_xo" and self.objective.alpha == 0:
-            raise ValueError("alpha=0 is not allowed for model_type='m_xo': its only term is the classifier's "
+        if self.model.model_type in CLASSIFIER_ONLY and self.objective.alpha == 0:
+            raise ValueError(f"alpha=0 is not allowed for model_type={self.model.model_type!r}: its only term is the classifier's "
                              "cross-entropy, so nothing would be trained. Use alpha > 0, or a generative model "
                              "(vcca, mvae, mmvae, cmmd) with alpha=0 and a linear probe.")
         if self.train.select == "val_accuracy" and self.objective.alpha == 0:
@@ -287,7 +288,8 @@ class Config:
     def training_key(self) -> dict[str, Any]:
         """The fields that decide what training produces: every field of :meth:`to_dict` except the
         labels ``name`` and ``profile``, the fields added later at their old value (``_ADDED_LATER``),
-        the MMVAE-only fields for the other models and the KL warm-up for M-x_o (which has no KL term). (``eval_samples`` stays: it scores the validation
+        the MMVAE-only fields for the other models, the KL warm-up for M-x_o and the linear classifier
+        (which have no KL term), and for the linear classifier every field it has no use for. (``eval_samples`` stays: it scores the validation
         epochs, so it picks the kept weights.) A selection other than by validation accuracy
         (alpha = 0, :meth:`selection`) is part of the key, so checkpoints selected by another rule
         are never reused."""
@@ -299,8 +301,12 @@ class Config:
         if self.model.model_type != "mmvae":
             for name in _MMVAE_ONLY:
                 del key["objective"][name]
-        if self.model.model_type == "m_xo":
+        if self.model.model_type in CLASSIFIER_ONLY:
             key["objective"].pop("kl_warmup_epochs", None)
+        if self.model.model_type == "linear_xo":  # no hidden layer, no latent, no decoder, no KL or MMD
+            key["model"] = {k: key["model"][k] for k in ("model_type", "init_std")}
+            for name in ("omega", "lam", "mmd_bandwidth", "mmd_estimator", "kl_formula", "mmd_noise"):
+                del key["objective"][name]
         key["train"].pop("select", None)  # what it selects counts, not how it was asked for
         if self.selection() != "val_accuracy":
             key["train"]["selection"] = self.selection()

@@ -600,3 +600,105 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
                       legend={"font": {"size": 10}, **({"orientation": "h", "y": -0.25} if reference else {})},
                       margin={"t": 60})  # the references' long labels below the plot, not beside it
     return fig
+
+
+# --- a record over models (mnist2_budget): does CMMD beat a classifier of x_o alone? ---------------
+
+MODEL_LABELS = {"cmmd": "CMMD", "m_xo": "M-x_o (CMMD's x_o path alone)", "linear_xo": "linear on x_o pixels"}
+
+
+def _model_label(setting: Mapping[str, Any]) -> str:
+    label = MODEL_LABELS.get(setting["model_type"], setting["model_type"])
+    return label + (f", α = {setting['alpha']:g}" if "alpha" in setting else "")
+
+
+def model_settings(record: Mapping[str, Any]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """A record over ``model_type`` by (model and alpha, x_o width), each a list of entries over seeds.
+    The linear classifier has no width (its widths are one model: the first recorded stands for all)."""
+    axes = record["identity"]["axes"]
+    if "model_type" not in axes:
+        raise ValueError(f"the {record['identity']['grid']} record has no model_type axis; model_settings reads "
+                         "grids over models (mnist2_budget).")
+    found: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    seen: set[tuple] = set()
+    for entry in record["settings"].values():
+        setting = entry["setting"]
+        width = "–" if setting["model_type"] == "linear_xo" else _shown(setting.get("prior_hidden", "–"))
+        key = (_model_label(setting), width)
+        same = (key, setting["seed"])
+        if same not in seen:
+            seen.add(same)
+            found.setdefault(key, []).append(entry)
+    return found
+
+
+def budget_table(record: Mapping[str, Any]) -> RecordComparison:
+    """Per model (CMMD at each alpha, M-x_o, the linear classifier on pixels) and width of its x_o
+    network: the test error (%) of p(y | x_o) and of a linear probe on the mean of z given x_o (for
+    the linear classifier: the same linear model fitted to convergence by L-BFGS on standardised
+    pixels), mean ± standard deviation over seeds, with the epochs trained (best) and training time."""
+    def spread(values: list[float]) -> str:
+        return f"{np.mean(values):.2f}" + (f" ± {np.std(values, ddof=1):.2f}" if len(values) > 1 else "")
+
+    rows = [{"model": model, "x_o width": width, "seeds": len(entries),
+             "test error %": spread([100 * (1 - e["accuracy"]) for e in entries]),
+             "linear-probe error %": spread([100 * (1 - e["probe_accuracy"]) for e in entries]),
+             "epochs (best)": ", ".join(f"{len(e['epochs'])} ({e['best_epoch']})" for e in entries),
+             "train s": ", ".join(f"{e['train_seconds']:.0f}" for e in entries)}
+            for (model, width), entries in sorted(model_settings(record).items(), key=lambda kv: kv[0])]
+    identity = record["identity"]
+    n_train = {e.get("n_train") for e in record["settings"].values()} - {None}
+    return RecordComparison(rows, f"The {identity['grid']} record ({identity['profile']} profile"
+                            + (f", {', '.join(f'{n:,}' for n in sorted(n_train))} training pairs" if n_train else "")
+                            + "): each model trained until its validation accuracy stopped improving; mean ± "
+                            "sample standard deviation over seeds. Width: the hidden layers of the network on "
+                            "x_o (CMMD's prior, M-x_o's whole network).")
+
+
+def budget_figure(record: Mapping[str, Any], *, height: int = 430):
+    """Left: validation error (%) per epoch of each model at the grid's default width (mean over
+    seeds, a band of ± one standard deviation while every seed still trains). Right: test error (%)
+    against the width of the x_o network (mean ± sd over seeds). Plotly."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    found = model_settings(record)
+    default_width = _shown(record["identity"]["defaults"].get("prior_hidden", "–"))
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.1,
+                        subplot_titles=(f"validation error per epoch (x_o width {default_width})",
+                                        "test error against the x_o width"))
+    models = list(dict.fromkeys(model for model, _ in found))
+    colours = dict(zip(models, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")))
+    for model in models:
+        entries = found.get((model, default_width)) or found.get((model, "–"), [])
+        if entries:
+            length = min(len(e["epochs"]) for e in entries)
+            errors = np.array([[100 * (1 - row["val_accuracy"]) for row in e["epochs"][:length]] for e in entries])
+            epochs = np.arange(1, length + 1)
+            mean, sd = errors.mean(0), errors.std(0, ddof=1) if len(entries) > 1 else np.zeros(length)
+            if len(entries) > 1:
+                fig.add_trace(go.Scatter(x=np.concatenate([epochs, epochs[::-1]]), y=np.concatenate([mean + sd, (mean - sd)[::-1]]),
+                                         fill="toself", line={"width": 0}, fillcolor=colours[model], opacity=0.2,
+                                         hoverinfo="skip", showlegend=False), row=1, col=1)
+            fig.add_trace(go.Scatter(x=epochs, y=mean, mode="lines", line={"color": colours[model]},
+                                     name=f"{model} (n={len(entries)})", legendgroup=model), row=1, col=1)
+        widths = [(w, es) for (m, w), es in found.items() if m == model and w != "–"]
+        if widths:
+            widths.sort(key=lambda we: sum(int(v) for v in we[0].strip("()").split(",") if v.strip()))
+            fig.add_trace(go.Scatter(
+                x=[w for w, _ in widths], y=[float(np.mean([100 * (1 - e["accuracy"]) for e in es])) for _, es in widths],
+                error_y={"type": "data", "array": [float(np.std([100 * (1 - e["accuracy"]) for e in es], ddof=1))
+                                                   if len(es) > 1 else 0.0 for _, es in widths]},
+                mode="lines+markers", line={"color": colours[model]}, legendgroup=model, showlegend=False,
+                name=model), row=1, col=2)
+        elif entries:  # the linear classifier: one model, drawn flat across the widths
+            fig.add_hline(y=float(np.mean([100 * (1 - e["accuracy"]) for e in entries])), line_dash="dash",
+                          line_color=colours[model], row=1, col=2)
+    fig.update_yaxes(title_text="error %", type="log", row=1, col=1)
+    fig.update_yaxes(title_text="test error %", row=1, col=2)
+    fig.update_xaxes(title_text="epoch", row=1, col=1)
+    fig.update_xaxes(title_text="hidden widths of the x_o network", type="category", row=1, col=2)
+    fig.update_layout(height=height, margin={"t": 70}, legend={"orientation": "h", "y": -0.25},
+                      title={"text": f"CMMD against classifiers of x_o alone<br><sup>the {record['identity']['profile']} "
+                                     "record: validation split per epoch, test split at the kept epoch</sup>"})
+    return fig

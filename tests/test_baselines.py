@@ -185,7 +185,7 @@ def _tiny_splits(n=300, seed=0):
     return paired_from_arrays(x_o, x_m, y, seed=seed)
 
 
-@pytest.mark.parametrize("model_type", ("m_xo", "vcca", "mvae", "mmvae"))
+@pytest.mark.parametrize("model_type", ("m_xo", "linear_xo", "vcca", "mvae", "mmvae"))
 def test_train_or_load_round_trip_and_model_type_mismatch(tmp_path, model_type):
     splits = _tiny_splits()
     config = get_config("mnist2", "smoke", model_type=model_type, epochs=2, batch_size=32)

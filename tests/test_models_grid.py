@@ -1,0 +1,113 @@
+"""The linear classifier on x_o's pixels (Wang et al.'s M-x_o protocol), and a sweep over models
+(mnist2_budget): classifiers of x_o alone recorded beside CMMD, extra seeds along several axes."""
+import numpy as np
+import pytest
+import torch
+
+import cmmd_lite.sweeps as sweeps
+from cmmd_lite import LinearXo, ModelConfig, get_config, linear_probe_accuracy, train_or_load
+from cmmd_lite.explore import budget_figure, budget_table, model_settings
+from cmmd_lite.sweeps import GRIDS, Grid, load_record, run_sweep, validate_record
+from test_baselines import N_CLASSES, X_M, X_O, _batch, _tiny_splits
+from test_reproduce import tiny_loader
+
+
+def test_the_linear_classifier_is_softmax_of_an_affine_map_of_the_pixels():
+    torch.manual_seed(0)
+    model = LinearXo(X_O, X_M, N_CLASSES, ModelConfig(z_dim=4, prior_hidden=(8, 8), classifier_hidden=(8,))).eval()
+    x_o, x_m, y = _batch()
+    (layer,) = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]  # one layer, whatever the widths
+    assert layer.weight.shape == (N_CLASSES, X_O)
+    expected = torch.softmax(layer(x_o), dim=-1)
+    torch.testing.assert_close(model.predict_proba(x_o, use_mean=True), expected)
+    torch.testing.assert_close(model.predict_proba(x_o, n_samples=3), expected)  # its "z" is x_o, noise ~3e-7
+    terms = model.objective(x_o, x_m, y, get_config("mnist2", "smoke", alpha=3.0).objective)
+    torch.testing.assert_close(terms.loss, 3.0 * torch.nn.functional.cross_entropy(layer(x_o), y), atol=1e-5, rtol=1e-5)
+    assert not model.can_generate and not model.has_posterior
+
+
+def test_its_checkpoint_key_ignores_what_it_has_no_use_for_and_alpha_zero_is_refused():
+    config = get_config("mnist2", "smoke", model_type="linear_xo")
+    for unused in ({"prior_hidden": (7,)}, {"encoder_hidden": (9,)}, {"z_dim": 3}, {"omega": 0.9}, {"lam": 5.0},
+                   {"dropout": 0.5}, {"decoder": "bernoulli"}, {"kl_warmup_epochs": 3}):
+        assert config.with_overrides(**unused).fingerprint() == config.fingerprint(), unused
+    for used in ({"alpha": 3.0}, {"lr": 0.01}, {"seed": 1}, {"init_std": 0.01}, {"ce_reduction": "sum"}):
+        assert config.with_overrides(**used).fingerprint() != config.fingerprint(), used
+    m_xo = get_config("mnist2", "smoke", model_type="m_xo")
+    assert m_xo.with_overrides(prior_hidden=(7,)).fingerprint() != m_xo.fingerprint()  # M-x_o has widths
+    with pytest.raises(ValueError, match="alpha=0 is not allowed for model_type='linear_xo'"):
+        config.with_overrides(alpha=0.0)
+
+
+def test_it_learns_a_linear_rule_and_not_shuffled_labels(tmp_path):
+    splits = _tiny_splits(600)
+    config = get_config("mnist2", "smoke", model_type="linear_xo", epochs=15, batch_size=32, lr=0.05)
+    result = train_or_load(config, data=splits, checkpoint_root=tmp_path, progress=False)
+    from cmmd_lite.evaluate import accuracy
+
+    assert accuracy(result.model, splits.test) > 0.9
+    assert linear_probe_accuracy(result.model, splits.train, splits.test) > 0.9  # L-BFGS on the same pixels
+    generator = torch.Generator().manual_seed(0)
+    splits.train.y = splits.train.y[torch.randperm(len(splits.train.y), generator=generator)]
+    shuffled = train_or_load(config, data=splits, checkpoint_root=tmp_path / "shuffled", progress=False)
+    assert accuracy(shuffled.model, splits.test) < 0.6
+
+
+MODELS = Grid("tiny_models", "mnist2", {"model_type": ("cmmd", "m_xo", "linear_xo"), "prior_hidden": ((8,), (4,))},
+              {"model_type": "cmmd", "prior_hidden": (8,)}, seed_axis=("model_type",), patience=1, tsne_points=30,
+              overrides={"epochs": 2})
+
+
+def test_extra_seeds_run_along_the_product_of_several_axes():
+    grid = Grid("g", "mnist2", {"a": (1, 2), "b": (3, 4), "c": (5, 6)}, {"a": 1, "b": 3, "c": 5}, seed_axis=("a", "b"))
+    extra = [s for s in grid.settings([0, 7]) if s["seed"] == 7]
+    assert extra == [{"a": a, "b": b, "c": 5, "seed": 7} for a in (1, 2) for b in (3, 4)]
+    star = Grid("s", "mnist2", grid.axes, grid.defaults, seed_axis=("a", "c"), layout="star")
+    assert [s for s in star.settings([0, 7]) if s["seed"] == 7] == [
+        {"a": a, "b": 3, "c": c, "seed": 7} for a in (1, 2) for c in (5, 6)]
+    assert grid.settings([0, 7])[:1] == [{"a": 1, "b": 3, "c": 5, "seed": 0}]
+    assert GRIDS["mnist2"].seed_axes == ("omega",)  # a single axis as before
+
+
+def test_a_sweep_over_models_records_classifiers_of_x_o_beside_cmmd(tmp_path, monkeypatch):
+    monkeypatch.setitem(sweeps.GRIDS, "tiny_models", MODELS)
+    monkeypatch.setenv("CMMD_CACHE_DIR", str(tmp_path / "cache"))
+    record = run_sweep("tiny_models", "smoke", seeds=(0, 1), out=tmp_path / "out", data_loader=tiny_loader,
+                       progress=False, log=None)
+    assert len(record["settings"]) == 6 + 3 and validate_record(record) == []
+    by_model = {}
+    for entry in record["settings"].values():
+        by_model.setdefault(entry["setting"]["model_type"], []).append(entry)
+    assert {len(v) for v in by_model.values()} == {3}  # two widths at seed 0, the default width at seed 1
+    for model_type in ("m_xo", "linear_xo"):
+        for entry in by_model[model_type]:
+            assert "tsne" not in entry and "collapse" not in entry and "generated" not in entry
+            assert 0.0 <= entry["accuracy"] <= 1.0 and entry["epochs"] and entry["epochs"][0]["val_accuracy"] >= 0.0
+    assert all("tsne" in e and "collapse" in e for e in by_model["cmmd"])
+    broken = load_record(tmp_path / "out" / "tiny_models-smoke.json")
+    key = next(k for k, e in broken["settings"].items() if e["setting"]["model_type"] == "cmmd")
+    del broken["settings"][key]["collapse"]
+    assert any("'collapse' missing" in p for p in validate_record(broken))  # CMMD entries still need their latents
+    rows = budget_table(record).rows
+    assert [(r["model"], r["x_o width"], r["seeds"]) for r in rows] == [
+        ("CMMD", "(4,)", 1), ("CMMD", "(8,)", 2), ("M-x_o (CMMD's x_o path alone)", "(4,)", 1),
+        ("M-x_o (CMMD's x_o path alone)", "(8,)", 2), ("linear on x_o pixels", "–", 2)]
+    linear = [e for e in by_model["linear_xo"] if e["setting"]["seed"] == 0]
+    assert len({e["accuracy"] for e in linear}) == 1  # its two widths are one model, trained once
+    cmmd = model_settings(record)[("CMMD", "(8,)")]
+    assert rows[1]["test error %"] == (f"{np.mean([100 * (1 - e['accuracy']) for e in cmmd]):.2f} ± "
+                                       f"{np.std([100 * (1 - e['accuracy']) for e in cmmd], ddof=1):.2f}")
+    figure = budget_figure(record)
+    assert {t.name for t in figure.data if t.name} >= {"CMMD (n=2)", "linear on x_o pixels (n=2)"}
+
+
+def test_the_budget_grid_trains_what_it_says():
+    grid = GRIDS["mnist2_budget"]
+    settings = grid.settings([0, 1, 2])
+    configs = [sweeps.setting_config(grid, "laptop", s, {}) for s in settings]
+    assert {c.data.max_train for c in configs} == {10_000} and {c.train.epochs for c in configs} == {100}
+    assert settings[0] == {"model_type": "cmmd", "alpha": 1000.0, "prior_hidden": (400,), "seed": 0}
+    assert {c.model.model_type for c in configs} == {"cmmd", "m_xo", "linear_xo"}
+    # the linear classifier's three widths are one model per alpha and seed
+    linear = {(c.objective.alpha, c.train.seed): c.fingerprint() for c in configs if c.model.model_type == "linear_xo"}
+    assert len({c.fingerprint() for c in configs if c.model.model_type == "linear_xo"}) == len(linear)
