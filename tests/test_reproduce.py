@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import cmmd_lite.reproduce as reproduce_module
+from cmmd_lite.config import MODEL_TYPES
 from cmmd_lite.__main__ import main
 from cmmd_lite.data.paired import PairedData, PairedSplits
 from cmmd_lite.data.svhn_standin import STANDIN_LABEL
@@ -53,13 +54,17 @@ def _run(name, tmp_path, **kwargs):
 
 
 def test_table2_writes_json_and_markdown_with_the_paper_numbers(tmp_path):
-    payload = _run("table2", tmp_path, models=["m_xo", "cmmd"])
+    payload = _run("table2", tmp_path, models=["m_xo", "linear_xo", "cmmd"])
     stored = json.loads((tmp_path / "table2-smoke.json").read_text())
     text = (tmp_path / "table2-smoke.md").read_text()
     assert stored["experiment"] == "table2" and stored["profile"] == "smoke" and stored["seeds"] == [0]
     assert stored["svhn_standin"] is False and stored["overrides"]["epochs"] == 1
     rows = {row["label"]: row for row in stored["rows"]}
-    assert [row["label"] for row in stored["rows"]] == ["M-x_o", "VCCA", "MVAE", "MMVAE IWAE", "CMMD"]
+    assert [row["label"] for row in stored["rows"]] == ["M-x_o", "M-x_o, linear on x_o pixels", "VCCA", "MVAE",
+                                                        "MMVAE IWAE", "CMMD"]
+    linear = rows["M-x_o, linear on x_o pixels"]
+    assert linear["paper"] == 13.1 and linear["per_seed"][0]["config"]["model"]["model_type"] == "linear_xo"
+    assert "rmse_x_m" not in linear["metrics"]  # it cannot generate
     assert rows["CMMD"]["paper"] == 2.4 and rows["M-x_o"]["paper"] == 13.1 and rows["MMVAE IWAE"]["paper"] == 12.3
     assert rows["VCCA"]["status"] == "not run" and "metrics" not in rows["VCCA"]
     cmmd = rows["CMMD"]["per_seed"][0]
@@ -157,7 +162,7 @@ def test_cli_errors_list_the_choices(capsys, tmp_path):
     assert main(["reproduce", "table9", "--profile", "smoke", "--out", str(tmp_path)]) == 2
     assert "table2, table3, table4, fig2, figF1, figG1" in capsys.readouterr().err
     assert main(["reproduce", "table2", "--profile", "smoke", "--models", "cmmd,dcca", "--out", str(tmp_path)]) == 2
-    assert "m_xo, vcca, mvae, mmvae, cmmd" in capsys.readouterr().err
+    assert "m_xo, linear_xo, vcca, mvae, mmvae, cmmd" in capsys.readouterr().err
     assert main(["reproduce", "table4", "--profile", "smoke", "--models", "vcca", "--out", str(tmp_path)]) == 2
     assert "choose from: cmmd" in capsys.readouterr().err
     assert main(["reproduce", "table2", "--profile", "smoke", "--override", "nope=1", "--out", str(tmp_path)]) == 2
@@ -225,5 +230,5 @@ def test_a_rerun_is_compared_with_its_record_seed_by_seed(monkeypatch, tmp_path,
 
 def test_every_experiment_names_its_models():
     for experiment in EXPERIMENTS.values():
-        assert experiment.rows and all(row.key in ("m_xo", "vcca", "mvae", "mmvae", "cmmd") for row in experiment.rows)
+        assert experiment.rows and all(row.key in MODEL_TYPES for row in experiment.rows)
     assert [r.paper for r in EXPERIMENTS["table4"].rows] == [97.5, 98.9]

@@ -11,7 +11,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..evaluate import accuracy
 
-MODEL_KEYS = ("m_xo", "vcca", "mvae", "mmvae", "cmmd")
+MODEL_KEYS = ("m_xo", "linear_xo", "vcca", "mvae", "mmvae", "cmmd")
 
 
 @dataclass(frozen=True)
