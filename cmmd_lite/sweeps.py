@@ -380,8 +380,22 @@ def load_record(path: Path | str, expected: Mapping[str, Any] | None = None) -> 
         if differs:
             text = "; ".join(f"{k}: record {a!r} vs now {b!r}" for k, (a, b) in differs.items())
             raise SweepRecordError(f"{path} was written for another grid, profile, data or code version ({text}). "
+                                   + _standin_hint(record, differs) +
                                    "Rebuild it (python -m cmmd_lite sweep NAME --rebuild) or write elsewhere (--out).")
     return record
+
+
+def _standin_hint(record: Mapping[str, Any], differs: Mapping[str, Any]) -> str:
+    """Why the data may differ when only the CPU did: the SVHN stand-in is rendered bit for bit alike
+    only on the same CPU type (:mod:`cmmd_lite.data.svhn_standin`)."""
+    if set(differs) != {"data_digest"} or not record.get("provenance", {}).get("svhn_standin"):
+        return ""
+    cpus = sorted({s.get("machine", {}).get("cpu") for s in record["provenance"].get("sittings", [])} - {None})
+    here = machine_info(torch.device("cpu"))["cpu"]
+    if not cpus or here in cpus:
+        return ""
+    return (f"Its x_M is the SVHN stand-in, which this CPU ({here}) renders a little differently from the "
+            f"one that wrote the record ({', '.join(cpus)}): extend it on that CPU type, or with real SVHN. ")
 
 
 def check_configs(record: Mapping[str, Any], path: Path | str = "the record") -> None:

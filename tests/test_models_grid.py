@@ -111,3 +111,17 @@ def test_the_budget_grid_trains_what_it_says():
     # the linear classifier's three widths are one model per alpha and seed
     linear = {(c.objective.alpha, c.train.seed): c.fingerprint() for c in configs if c.model.model_type == "linear_xo"}
     assert len({c.fingerprint() for c in configs if c.model.model_type == "linear_xo"}) == len(linear)
+
+
+def test_a_record_of_the_standin_from_another_cpu_says_so_when_refused(tmp_path, monkeypatch):
+    record = {"identity": {"grid": "g", "data_digest": "aaaa"}, "points": {}, "settings": {},
+              "provenance": {"svhn_standin": True, "sittings": [{"machine": {"cpu": "Some Other CPU"}}]}}
+    monkeypatch.setattr(sweeps, "validate_record", lambda r: [])
+    path = tmp_path / "g-laptop.json"
+    path.write_text(__import__("json").dumps(record))
+    with pytest.raises(sweeps.SweepRecordError, match=r"stand-in, which this CPU .* renders a little differently "
+                                                      r"from the one that wrote the record \(Some Other CPU\)"):
+        load_record(path, {"grid": "g", "data_digest": "bbbb"})
+    with pytest.raises(sweeps.SweepRecordError) as refused:  # another grid as well: no CPU hint
+        load_record(path, {"grid": "h", "data_digest": "bbbb"})
+    assert "stand-in" not in str(refused.value)
