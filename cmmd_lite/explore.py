@@ -213,10 +213,13 @@ def setting_label(setting: Sequence[float]) -> str:
 
 
 def record_settings(record: Mapping[str, Any]) -> dict[tuple, list[dict[str, Any]]]:
-    """(omega, lam, alpha) -> the record's entries for that setting, one per seed (first seed first)."""
+    """(omega, lam, alpha) -> the record's entries for that setting, one per seed (first seed first).
+    A weight the grid does not vary (``mnist_svhn_generation``'s lambda and alpha) is read from the
+    entry's config."""
     by_setting: dict[tuple, list[dict[str, Any]]] = {}
     for entry in record["settings"].values():
-        key = tuple(float(entry["setting"][axis]) for axis in SWEEP_AXES)
+        key = tuple(float(entry["setting"][axis] if axis in entry["setting"] else entry["config"]["objective"][axis])
+                    for axis in SWEEP_AXES)
         by_setting.setdefault(key, []).append(entry)
     return by_setting
 
@@ -580,7 +583,8 @@ def record_axis_figure(record: Mapping[str, Any], metric: str = "active_dims", *
     lines = sorted({s[1:] for s in entries})
     fig = go.Figure()
     for lam, alpha in lines:
-        main = (lam, alpha) == (float(defaults["lam"]), float(defaults["alpha"]))
+        main = ((lam, alpha) == (float(defaults["lam"]), float(defaults["alpha"])) if "lam" in defaults
+                else len(lines) == 1)  # a grid along omega alone: its one line
         settings = sorted(s for s in entries if s[1:] == (lam, alpha))
         values = [[_value(e, metric) for e in (entries[s] if main else entries[s][:1])] for s in settings]
         fig.add_trace(go.Scatter(

@@ -178,3 +178,19 @@ def test_the_axis_figure_draws_one_line_per_grid_line_and_each_reference(record)
     assert [t.y for t in marked.data[-2:]] == [(0.976, 0.976), (0.957, 0.957)] and "paper" in marked.data[-2].name
     with pytest.raises(ValueError, match="choose one of"):
         record_axis_figure(made, "nonsense")
+
+
+def test_a_grid_along_omega_alone_reads_its_fixed_weights_from_the_configs(record):
+    from cmmd_lite.explore import record_axis_figure
+
+    made, _ = record
+    along = copy.deepcopy(made)
+    along["identity"]["defaults"] = {}  # no lambda or alpha among them
+    lam, alpha = next(iter(record_settings(made)))[1:]
+    along["settings"] = {k: e for k, e in along["settings"].items()
+                         if (e["setting"]["lam"], e["setting"]["alpha"]) == (lam, alpha)}
+    for entry in along["settings"].values():  # as mnist_svhn_generation: lambda and alpha are not axes
+        entry["config"]["objective"].update(lam=entry["setting"].pop("lam"), alpha=entry["setting"].pop("alpha"))
+    assert {s[1:] for s in record_settings(along)} == {(lam, alpha)}
+    (line,) = record_axis_figure(along, "accuracy").data
+    assert line.line.width == 4 and "mean ± sd over seeds" in line.name  # its one line is the main one

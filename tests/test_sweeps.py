@@ -309,6 +309,22 @@ def test_the_readme_data_table_is_the_committed_record():
     assert f"coherence ({min(mlp):.2f}-{max(mlp):.2f})" in readme
 
 
+def test_the_readme_generation_table_is_the_committed_record():
+    """Every number of the README's table of coherence against omega is the committed record's, and
+    so are the numbers of the text below it (the paper setting's fall is the mnist_svhn record's)."""
+    rows = assert_readme_table_is_record(
+        "mnist_svhn_generation-laptop.json", "| change from deconv, lambda 1e4, alpha 1000, omega 0.1, 46,678 pairs |",
+        [["the defaults"], ["omega = 0", "omega = 0.4"], ["omega = 0.7", "omega = 1"]])
+    sample = {c: float(r["coherence (z ~ p(z|x_o))"]) for c, r in rows.items()}
+    readme = ROOT.joinpath("README.md").read_text()
+    assert f"rises* with omega ({min(sample.values()):.2f} to {max(sample.values()):.2f})" in readme
+    assert min(sample.values()) > 0.8 and sample["omega = 1"] == max(sample.values())
+    from cmmd_lite.explore import record_table
+
+    main = {r["ω"]: r["coherence"].split(" ")[0] for r in record_table(load_record(ROOT / "results/sweeps/mnist_svhn-laptop.json")).rows}
+    assert f"falls with it ({float(main['0']):.2f} at omega 0 to {float(main['1']):.2f} at omega 1" in readme
+
+
 def test_the_readme_recipe_table_is_the_committed_record():
     """Every number of the README's recipe table is the committed record's, and so is what its
     text reads from the training histories: selection by validation accuracy and by the
