@@ -157,8 +157,8 @@ class LinearXo(MXo):
     The CMMD paper's M-x_o figure for 2-modality MNIST (13.1% error, Table 2) comes from Wang et al.'s
     protocol, a linear classifier on view 1's pixels, not from a network like :class:`MXo`'s; this is
     that protocol within the library (Wang et al. fit a linear SVM; this one is multinomial logistic).
-    Its "z given x_o" is x_o itself (so :func:`~cmmd_lite.evaluate.linear_probe_accuracy` of it is an
-    L-BFGS fit of the same linear model to convergence on standardised pixels). It has no hidden
+    Its "z given x_o" is x_o itself (so :func:`~cmmd_lite.evaluate.linear_probe_accuracy` of it fits the
+    same linear model by L-BFGS, on standardised pixels, with the probe's L2 penalty). It has no hidden
     layer: every width field of the config is ignored (and left out of its checkpoint key).
     """
 

@@ -92,6 +92,9 @@ def test_a_sweep_over_models_records_classifiers_of_x_o_beside_cmmd(tmp_path, mo
     assert [(r["model"], r["x_o width"], r["seeds"]) for r in rows] == [
         ("CMMD", "(4,)", 1), ("CMMD", "(8,)", 2), ("M-x_o (CMMD's x_o path alone)", "(4,)", 1),
         ("M-x_o (CMMD's x_o path alone)", "(8,)", 2), ("linear on x_o pixels", "–", 2)]
+    from cmmd_lite.explore import _model_order  # widths by their units, not as text
+    assert sorted([(("CMMD", "(400,)"), 0), (("CMMD", "(1024, 1024)"), 0), (("CMMD", "(100,)"), 0)],
+                  key=_model_order) == [(("CMMD", w), 0) for w in ("(100,)", "(400,)", "(1024, 1024)")]
     linear = [e for e in by_model["linear_xo"] if e["setting"]["seed"] == 0]
     assert len({e["accuracy"] for e in linear}) == 1  # its two widths are one model, trained once
     cmmd = model_settings(record)[("CMMD", "(8,)")]
