@@ -679,8 +679,13 @@ def budget_figure(record: Mapping[str, Any], *, height: int = 430):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    found = model_settings(record)
-    default_width = _shown(record["identity"]["defaults"].get("prior_hidden", "–"))
+    defaults = record["identity"]["defaults"]
+    default_alpha = defaults.get("alpha")
+    # a classifier of x_o alone at the grid's default alpha only: its loss is alpha x cross-entropy,
+    # to which Adam is blind (up to its epsilon), so its other alphas draw the same curves
+    found = {(model, width): entries for (model, width), entries in model_settings(record).items()
+             if model.startswith(MODEL_LABELS["cmmd"]) or default_alpha is None or model.endswith(f"α = {default_alpha:g}")}
+    default_width = _shown(defaults.get("prior_hidden", "–"))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.1,
                         subplot_titles=(f"validation error per epoch (x_o width {default_width})",
                                         "test error against the x_o width"))
@@ -709,13 +714,15 @@ def budget_figure(record: Mapping[str, Any], *, height: int = 430):
                 mode="lines+markers", line={"color": colours[model]}, legendgroup=model, showlegend=False,
                 name=model), row=1, col=2)
         elif entries:  # the linear classifier: one model, drawn flat across the widths
-            fig.add_hline(y=float(np.mean([100 * (1 - e["accuracy"]) for e in entries])), line_dash="dash",
-                          line_color=colours[model], row=1, col=2)
-    fig.update_yaxes(title_text="error %", type="log", row=1, col=1)
+            level = float(np.mean([100 * (1 - e["accuracy"]) for e in entries]))
+            fig.add_hline(y=level, line_dash="dash", line_color=colours[model], row=1, col=2,
+                          annotation_text=f"{model.split(',')[0]}: {level:.1f}", annotation_position="bottom left",
+                          annotation_font_size=11)
+    fig.update_yaxes(title_text="error %", type="log", tickvals=[5, 10, 20, 50, 100], row=1, col=1)
     fig.update_yaxes(title_text="test error %", row=1, col=2)
     fig.update_xaxes(title_text="epoch", row=1, col=1)
     fig.update_xaxes(title_text="hidden widths of the x_o network", type="category", row=1, col=2)
-    fig.update_layout(height=height, margin={"t": 70}, legend={"orientation": "h", "y": -0.25},
+    fig.update_layout(height=height, margin={"t": 110}, legend={"orientation": "h", "y": -0.25},
                       title={"text": f"CMMD against classifiers of x_o alone<br><sup>the {record['identity']['profile']} "
                                      "record: validation split per epoch, test split at the kept epoch</sup>"})
     return fig

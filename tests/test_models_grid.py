@@ -128,3 +128,41 @@ def test_a_record_of_the_standin_from_another_cpu_says_so_when_refused(tmp_path,
     with pytest.raises(sweeps.SweepRecordError) as refused:  # another grid as well: no CPU hint
         load_record(path, {"grid": "h", "data_digest": "bbbb"})
     assert "stand-in" not in str(refused.value)
+
+
+def test_the_committed_budget_record_draws_each_classifier_of_x_o_once():
+    from pathlib import Path
+
+    record = load_record(Path(__file__).resolve().parents[1] / "results/sweeps/mnist2_budget-laptop.json")
+    sweeps.check_configs(record)
+    names = [t.name for t in budget_figure(record).data if t.name and t.showlegend is not False]
+    assert names == ["CMMD, α = 1000 (n=3)", "CMMD, α = 10 (n=3)", "M-x_o (CMMD's x_o path alone), α = 1000 (n=3)",
+                     "linear on x_o pixels, α = 1000 (n=3)"]  # alpha 10 of the last two: the same curves
+    rows = budget_table(record).rows
+    assert len(rows) == 6 + 6 + 2 and rows[0]["model"].startswith("CMMD") and rows[-1]["model"].startswith("linear")
+
+
+def test_the_readme_budget_table_is_the_committed_record():
+    """Every number of the README's table of CMMD against classifiers of x_o alone is the record's."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    rows = {(r["model"], r["x_o width"]): r["test error %"]
+            for r in budget_table(load_record(root / "results/sweeps/mnist2_budget-laptop.json")).rows}
+    readme = (root / "README.md").read_text()
+    lines = readme[readme.index("| test error %, 10,000 pairs |"):].splitlines()[2:6]
+    models = ["CMMD, α = 1000", "CMMD, α = 10", "M-x_o (CMMD's x_o path alone), α = 1000"]
+    for line, model in zip(lines, models):
+        cells = [c.strip() for c in line.strip("|").split("|")][1:]
+        assert cells == [rows[(model, w)] for w in ("(100,)", "(400,)", "(1024, 1024)")], line
+    assert [c.strip() for c in lines[3].strip("|").split("|")][1:] == ["", rows[("linear on x_o pixels, α = 1000", "–")], ""]
+    text = " ".join(readme[readme.index("The answer on this data:"):].split("Chapter 6 draws")[0].split())
+    errors = {k: float(v.split(" ")[0]) for k, v in rows.items()}
+    gaps = [errors[(models[2], w)] - errors[(models[0], w)] for w in ("(100,)", "(400,)", "(1024, 1024)")]
+    assert all(g > 0 for g in gaps) and f"ahead by {min(gaps):.1f}-{max(gaps):.1f}" in text
+    assert all(errors[(models[1], w)] > errors[(models[2], w)] for w in ("(100,)", "(400,)", "(1024, 1024)"))
+    linear = errors[("linear on x_o pixels, α = 1000", "–")]
+    assert all(11 <= linear - errors[(m, "(400,)")] < 12.5 for m in (models[0], models[2])) and "by 11-12 points" in text
+    found = model_settings(load_record(root / "results/sweeps/mnist2_budget-laptop.json"))
+    per_seed = [{e["setting"]["seed"]: e["accuracy"] for e in found[(m, "(400,)")]} for m in (models[0], models[2])]
+    assert sum(per_seed[0][s] > per_seed[1][s] for s in per_seed[0]) == 1 and "ahead at only one of the three seeds" in text
