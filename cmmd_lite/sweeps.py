@@ -386,16 +386,23 @@ def load_record(path: Path | str, expected: Mapping[str, Any] | None = None) -> 
 
 
 def _standin_hint(record: Mapping[str, Any], differs: Mapping[str, Any]) -> str:
-    """Why the data may differ when only the CPU did: the SVHN stand-in is rendered bit for bit alike
-    only on the same CPU type (:mod:`cmmd_lite.data.svhn_standin`)."""
+    """Why the data may differ when neither the grid nor the profile did: a record of the SVHN
+    stand-in written by another version of its generator (version 1, before 2 made it the same on
+    every CPU type, was rendered a little differently from one CPU type to another)."""
     if set(differs) != {"data_digest"} or not record.get("provenance", {}).get("svhn_standin"):
         return ""
+    from .data.svhn_standin import GENERATOR_VERSION
+
+    version = record["provenance"].get("svhn_standin_generator", 1)  # not recorded before version 2
+    if version != GENERATOR_VERSION:
+        return (f"Its x_M is the SVHN stand-in of generator version {version}, this code draws version "
+                f"{GENERATOR_VERSION} (cmmd_lite.data.svhn_standin): the record can be read, not extended. ")
     cpus = sorted({s.get("machine", {}).get("cpu") for s in record["provenance"].get("sittings", [])} - {None})
     here = machine_info(torch.device("cpu"))["cpu"]
     if not cpus or here in cpus:
         return ""
-    return (f"Its x_M is the SVHN stand-in, which this CPU ({here}) renders a little differently from the "
-            f"one that wrote the record ({', '.join(cpus)}): extend it on that CPU type, or with real SVHN. ")
+    return (f"Its x_M is the SVHN stand-in, which this CPU ({here}) renders differently from the one that "
+            f"wrote the record ({', '.join(cpus)}), although its generator should not: please report it. ")
 
 
 def check_configs(record: Mapping[str, Any], path: Path | str = "the record") -> None:
@@ -802,11 +809,18 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
                         load_1m=[*sittings[-1].get("load_1m", []), load])  # the machine's load after each setting
     return {"command": shlex.join(command), "profile": profile,
             "settings_expected": n_settings, "svhn_standin": splits.uses_standin, "data": splits.summary(),
+            **({"svhn_standin_generator": _standin_generator()} if splits.uses_standin else {}),
             "shrunk_training_set": overrides.get("max_train"), "sittings": sittings,
             "torch": torch.__version__}
 
 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
+
+
+def _standin_generator() -> int:
+    from .data.svhn_standin import GENERATOR_VERSION
+
+    return GENERATOR_VERSION
 
 
 def _sitting_started_utc(sitting_start: str = _SITTING_START) -> str:

@@ -116,16 +116,25 @@ def test_the_budget_grid_trains_what_it_says():
     assert len({c.fingerprint() for c in configs if c.model.model_type == "linear_xo"}) == len(linear)
 
 
-def test_a_record_of_the_standin_from_another_cpu_says_so_when_refused(tmp_path, monkeypatch):
+def test_a_refused_record_of_the_standin_says_which_generator_drew_it(tmp_path, monkeypatch):
+    import json
+
+    from cmmd_lite.data.svhn_standin import GENERATOR_VERSION
+
     record = {"identity": {"grid": "g", "data_digest": "aaaa"}, "points": {}, "settings": {},
               "provenance": {"svhn_standin": True, "sittings": [{"machine": {"cpu": "Some Other CPU"}}]}}
     monkeypatch.setattr(sweeps, "validate_record", lambda r: [])
     path = tmp_path / "g-laptop.json"
-    path.write_text(__import__("json").dumps(record))
-    with pytest.raises(sweeps.SweepRecordError, match=r"stand-in, which this CPU .* renders a little differently "
-                                                      r"from the one that wrote the record \(Some Other CPU\)"):
+    path.write_text(json.dumps(record))  # written before the generator version was recorded: version 1
+    with pytest.raises(sweeps.SweepRecordError, match=rf"stand-in of generator version 1, this code draws version "
+                                                      rf"{GENERATOR_VERSION} .*can be read, not extended"):
         load_record(path, {"grid": "g", "data_digest": "bbbb"})
-    with pytest.raises(sweeps.SweepRecordError) as refused:  # another grid as well: no CPU hint
+    record["provenance"]["svhn_standin_generator"] = GENERATOR_VERSION
+    path.write_text(json.dumps(record))
+    with pytest.raises(sweeps.SweepRecordError, match=r"renders differently from the one that wrote the record "
+                                                      r"\(Some Other CPU\), although its generator should not"):
+        load_record(path, {"grid": "g", "data_digest": "bbbb"})
+    with pytest.raises(sweeps.SweepRecordError) as refused:  # another grid as well: no stand-in hint
         load_record(path, {"grid": "h", "data_digest": "bbbb"})
     assert "stand-in" not in str(refused.value)
 
