@@ -50,6 +50,7 @@ PROFILE_TABLE: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
         "configs": {
             # the reference code draws 80,000 training pairs
             "mnist_svhn": {"max_train": 80_000},
+            "mnist_svhn_coherent": {"max_train": 80_000},
             "mnist3": {"max_train": 80_000},
             "mnist3_two_observed": {"max_train": 80_000},
         },
@@ -64,6 +65,7 @@ PROFILE_TABLE: dict[str, dict[str, dict[str, dict[str, Any]]]] = {
                   "decoder_hidden": _LAPTOP_WIDTH, "pairing_multiplier": 1, "epochs": 25, "batch_size": 128,
                   "lr": 1e-3, "importance_samples": 4},  # MMVAE's K: 30 in the paper profile
             "mnist_svhn": {"max_train": 50_000},
+            "mnist_svhn_coherent": {"max_train": 50_000},
             "mnist3": {"max_train": 50_000},
             "mnist3_two_observed": {"max_train": 50_000},
         },

@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from cmmd_lite.config import config_names
+
 
 def _run(*args, cwd, env):
     # one torch thread, as in-process tests run (tests/conftest.py): the smoke model is tiny, and two
@@ -42,4 +44,4 @@ def test_bad_flag_values_are_reported(tmp_path):
     result = _run("train", "--profile", "smoke", "--omega", "1.5", cwd=tmp_path, env=env)
     assert result.returncode != 0 and "omega=1.5 is out of range" in result.stderr
     listing = _run("configs", cwd=tmp_path, env=env)
-    assert listing.returncode == 0 and len(listing.stdout.splitlines()) == 4
+    assert listing.returncode == 0 and len(listing.stdout.splitlines()) == len(config_names())

@@ -175,3 +175,21 @@ def test_the_readme_budget_table_is_the_committed_record():
     found = model_settings(load_record(root / "results/sweeps/mnist2_budget-laptop.json"))
     per_seed = [{e["setting"]["seed"]: e["accuracy"] for e in found[(m, "(400,)")]} for m in (models[0], models[2])]
     assert sum(per_seed[0][s] > per_seed[1][s] for s in per_seed[0]) == 1 and "ahead at only one of the three seeds" in text
+
+
+def test_the_coherent_mnist_svhn_config_is_the_recorded_setting_that_reached_the_goal():
+    """``mnist_svhn_coherent`` trains like mnist_svhn_generation's centre (coherence > 0.8 there)."""
+    from pathlib import Path
+
+    from cmmd_lite.config import Config
+    from cmmd_lite.explore import cause_table
+
+    record = load_record(Path(__file__).resolve().parents[1] / "results/sweeps/mnist_svhn_generation-laptop.json")
+    centre = next(e for e in record["settings"].values()
+                  if e["setting"] == {**record["identity"]["defaults"], "seed": 0})
+    config = get_config("mnist_svhn_coherent", "laptop", epochs=100, precision="bf16", patience=10)
+    assert config.trains_like(Config.from_dict(centre["config"]))
+    assert float(cause_table(record).rows[0]["coherence (z ~ p(z|x_o))"]) > 0.8
+    paper = get_config("mnist_svhn", "laptop")
+    assert set(paper.diff(get_config("mnist_svhn_coherent", "laptop"))) == {
+        "name", "model.decoder", "objective.lam", "objective.alpha"}  # within the paper's model
