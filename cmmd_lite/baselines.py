@@ -1,4 +1,4 @@
-"""The models CMMD is compared with in the paper (Sec. 4, Tables 1-3, Fig. 2).
+"""The models CMMD is compared with in the paper (Sec. 4, Tables 1-3, Fig. 2), and a linear classifier of x_o.
 
 Every baseline has CMMD's interface (:class:`~cmmd_lite.model.MultimodalModel`): ``objective``
 returns the same :class:`~cmmd_lite.losses.ObjectiveTerms`, so the trainer, checkpoints and
@@ -12,6 +12,8 @@ metrics are shared. For a fair comparison the networks are CMMD's, sized by the 
   without labels (the classifier, and the x_o encoding only it needs, are then not run; epochs are
   selected by validation loss); use :func:`cmmd_lite.evaluate.linear_probe_accuracy` then, MMVAE's
   protocol.
+* :class:`LinearXo` (``model_type="linear_xo"``) is the other classifier of x_o alone: softmax of an
+  affine map of its pixels, the protocol of the paper's 13.1% for M-x_o (Wang et al.'s baseline).
 * ``kl_weight`` (every ``objective``'s keyword) is the KL warm-up factor beta of
   :func:`cmmd_lite.losses.kl_warmup_weight` (``ObjectiveConfig.kl_warmup_epochs``) on each KL term:
   VCCA's, MVAE's three, MMVAE's divergence inside its importance weights; M-x_o has none.
