@@ -185,7 +185,9 @@ GRIDS: dict[str, Grid] = {g.name: g for g in (
     # the x_o side); and a linear classifier on x_o's pixels (Wang et al.'s M-x_o protocol, behind the
     # paper's 13.1%). Along the width of the x_o network (prior_hidden, which the linear one ignores: its
     # widths share one checkpoint), with its learning curve per epoch; 10,000 pairs and at most 100
-    # epochs as in the mnist2 grid. Extra seeds for every model and alpha at the laptop width.
+    # epochs as in the mnist2 grid. Extra seeds for every model and alpha at the laptop width. The
+    # budget is part of the grid (in every profile, as mnist_svhn_generation's pairs): a smoke run
+    # scales it down with --override max_train=... --override epochs=....
     Grid("mnist2_budget", "mnist2",
          {"model_type": ("cmmd", "m_xo", "linear_xo"), "alpha": (1000.0, 10.0),
           "prior_hidden": ((400,), (100,), (1024, 1024))},
