@@ -687,8 +687,7 @@ def budget_figure(record: Mapping[str, Any], *, height: int = 430):
              if model.startswith(MODEL_LABELS["cmmd"]) or default_alpha is None or model.endswith(f"α = {default_alpha:g}")}
     default_width = _shown(defaults.get("prior_hidden", "–"))
     fig = make_subplots(rows=1, cols=2, column_widths=[0.6, 0.4], horizontal_spacing=0.1,
-                        subplot_titles=(f"validation error per epoch (x_o width {default_width})",
-                                        "test error against the x_o width"))
+                        subplot_titles=(f"validation error, x_o width {default_width}", "test error by x_o width"))
     models = list(dict.fromkeys(model for model, _ in found))
     colours = dict(zip(models, ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")))
     for model in models:
