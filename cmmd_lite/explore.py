@@ -265,7 +265,9 @@ def record_traces(record: Mapping[str, Any], setting: tuple,
         traces.append(go.Scatter(x=epsilons, y=entry["collapse"][kind], mode="lines", name=FIG2_TITLES[kind],
                                  line={"dash": dash, "color": "#444444"}, xaxis="x2", yaxis="y2"))
     points = record["points"]
-    embedding = {"prior": np.asarray(entry["tsne"]["prior"]), "posterior": np.asarray(entry["tsne"]["posterior"]),
+    from .sweeps import decode_points
+
+    embedding = {"prior": decode_points(entry["tsne"]["prior"]), "posterior": decode_points(entry["tsne"]["posterior"]),
                  "y": np.asarray(entry.get("tsne_labels", points["tsne_labels"]))}  # own pairs if trained elsewhere
     traces += tsne_traces(embedding, axes=(("x3", "y3"), ("x4", "y4")), marker_size=4)
     for trace in traces[-20:]:

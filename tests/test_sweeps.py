@@ -11,7 +11,8 @@ import torch
 import cmmd_lite.sweeps as sweeps
 from cmmd_lite.config import FIELD_SECTION
 from cmmd_lite.__main__ import main
-from cmmd_lite.sweeps import Grid, SweepRecordError, decode_images, load_record, run_sweep, validate_record
+from cmmd_lite.sweeps import (Grid, SweepRecordError, decode_images, decode_points, load_record, run_sweep,
+                              validate_record)
 from test_reproduce import tiny_loader
 
 TINY = Grid("tiny", "mnist2", {"omega": (0.0, 1.0), "lam": (0.0, 100.0), "alpha": (10.0,)},
@@ -41,7 +42,7 @@ def test_a_sweep_records_every_setting_and_its_measurements(tmp_path):
     for kind, nats in entry["collapse_nats_per_dim"].items():  # each dimension's epsilon agrees with the curve
         counted = [np.mean(np.asarray(nats) < epsilon) for epsilon in COLLAPSE_EPSILONS]
         assert len(nats) == 8 and np.allclose(counted, entry["collapse"][kind], atol=1 / 8 + 1e-9), kind
-    assert len(entry["tsne"]["prior"]) == len(entry["tsne"]["posterior"]) == 30
+    assert decode_points(entry["tsne"]["prior"]).shape == decode_points(entry["tsne"]["posterior"]).shape == (30, 2)
     images = decode_images(entry["generated"]["mnist_noisy"])
     assert images.dtype.name == "uint8" and images.shape == (10, 1, 28, 28)
     assert decode_images(entry["reconstructed"]["mnist_noisy"]).shape == (10, 1, 28, 28)
@@ -413,3 +414,16 @@ def test_a_sweep_worker_exits_when_its_sweep_is_killed(tmp_path):
         import signal
         os.kill(worker, signal.SIGKILL)
     assert not alive, "the worker of a killed sweep kept running"
+
+
+def test_the_tsne_encoding_is_lossless_and_smaller_and_old_lists_still_read():
+    rng = np.random.default_rng(0)
+    points = np.round(rng.normal(scale=40, size=(500, 2)), 1)
+    listed = sweeps._decimals(points, 1)
+    encoded = sweeps._encoded_points(listed)
+    assert np.array_equal(decode_points(encoded), points) and np.array_equal(decode_points(listed), points)
+    assert len(json.dumps(encoded)) < 0.5 * len(json.dumps(listed))
+    assert sweeps._encoded_points(encoded) is encoded  # idempotent
+    assert sweeps._encoded_points([[4000.0, 0.0]]) == [[4000.0, 0.0]]  # beyond int16 tenths: kept as a list
+    record = {"settings": {"a": {"tsne": {"prior": listed, "posterior": listed}}}}
+    assert np.array_equal(decode_points(sweeps.compact_points(record)["settings"]["a"]["tsne"]["prior"]), points)
