@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 from .coherence import classifier_settings, coherence, coherence_report, modality_classifier
 from .config import CLASSIFIER_ONLY, Config, DataConfig, get_config
 from .data.paired import PairedSplits, load_paired
+from .data.svhn_standin import GENERATOR_VERSION as STANDIN_GENERATOR
 from .evaluate import (COLLAPSE_DELTA, accuracy, collapse_curve, generate_missing, kl_per_dimension, latent_parameters,
                        linear_probe_accuracy)
 from .latents import decode_posterior_mean, tsne_2d
@@ -423,12 +424,10 @@ def _standin_hint(record: Mapping[str, Any], differs: Mapping[str, Any]) -> str:
     every CPU type, was rendered a little differently from one CPU type to another)."""
     if set(differs) != {"data_digest"} or not record.get("provenance", {}).get("svhn_standin"):
         return ""
-    from .data.svhn_standin import GENERATOR_VERSION
-
     version = record["provenance"].get("svhn_standin_generator", 1)  # not recorded before version 2
-    if version != GENERATOR_VERSION:
+    if version != STANDIN_GENERATOR:
         return (f"Its x_M is the SVHN stand-in of generator version {version}, this code draws version "
-                f"{GENERATOR_VERSION} (cmmd_lite.data.svhn_standin): the record can be read, not extended. ")
+                f"{STANDIN_GENERATOR} (cmmd_lite.data.svhn_standin): the record can be read, not extended. ")
     cpus = sorted({s.get("machine", {}).get("cpu") for s in record["provenance"].get("sittings", [])} - {None})
     here = machine_info(torch.device("cpu"))["cpu"]
     if not cpus or here in cpus:
@@ -841,18 +840,12 @@ def _provenance(name, profile, seeds, overrides, out, device, splits, previous, 
                         load_1m=[*sittings[-1].get("load_1m", []), load])  # the machine's load after each setting
     return {"command": shlex.join(command), "profile": profile,
             "settings_expected": n_settings, "svhn_standin": splits.uses_standin, "data": splits.summary(),
-            **({"svhn_standin_generator": _standin_generator()} if splits.uses_standin else {}),
+            **({"svhn_standin_generator": STANDIN_GENERATOR} if splits.uses_standin else {}),
             "shrunk_training_set": overrides.get("max_train"), "sittings": sittings,
             "torch": torch.__version__}
 
 
 _SITTING_START = f"{os.getpid()}-{time.time():.0f}"  # one sitting: this process
-
-
-def _standin_generator() -> int:
-    from .data.svhn_standin import GENERATOR_VERSION
-
-    return GENERATOR_VERSION
 
 
 def _sitting_started_utc(sitting_start: str = _SITTING_START) -> str:
